@@ -1,0 +1,277 @@
+// Package store owns Postfach's persistent state: the SQL schema and its migrations for
+// SQLite and PostgreSQL, and one file of SQL per entity. Every query of tenant data carries
+// the tenant's id in its WHERE clause; there is no call that reads tenant rows without one.
+// Driver errors are translated into the store's own errors (ErrNotFound, ErrConflict) so that
+// callers never depend on a driver.
+//
+// On-disk rules: SQLite runs in WAL mode with synchronous=FULL, so a committed transaction
+// survives power loss; writes use BEGIN IMMEDIATE so that concurrent writers queue on the
+// busy timeout instead of failing on lock upgrades. Times are stored as Unix milliseconds
+// (BIGINT) so that both dialects compare them the same way.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the SQL flavour behind a DB.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Errors the store returns instead of driver errors.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflicts with an existing record")
+)
+
+// DB is the database handle shared by all entity files.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// Open connects to PostgreSQL when url starts with postgres://, otherwise opens (and creates)
+// the SQLite database file at sqlitePath.
+func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: connect postgres: %w", err)
+		}
+		return &DB{sql: db, dialect: Postgres, now: time.Now}, nil
+	}
+	if dir := filepath.Dir(sqlitePath); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create data directory: %w", err)
+		}
+	}
+	dsn := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	// Readers run in parallel under WAL; writers serialise on BEGIN IMMEDIATE.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", sqlitePath, err)
+	}
+	return &DB{sql: db, dialect: SQLite, now: time.Now}, nil
+}
+
+// Close releases the connections.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Dialect reports which SQL flavour is in use.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL exposes the underlying handle for packages that own their own tables (queue, messages).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// SetClock replaces the time source; tests compress time with it.
+func (db *DB) SetClock(now func() time.Time) { db.now = now }
+
+// Now is the store's clock in Unix milliseconds.
+func (db *DB) Now() int64 { return db.now().UnixMilli() }
+
+// Rebind turns the portable "?" placeholders into "$1, $2, …" for PostgreSQL.
+func (db *DB) Rebind(q string) string { return Rebind(db.dialect, q) }
+
+// Rebind turns "?" placeholders into the dialect's form. Question marks inside string
+// literals are left alone.
+func Rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	inString := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inString = !inString
+			b.WriteByte(c)
+		case c == '?' && !inString:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Querier is what both *sql.DB and *sql.Tx offer; entity code runs on either.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Tx is a transaction with the dialect's placeholder rewriting.
+type Tx struct {
+	q       Querier
+	dialect Dialect
+	now     int64
+}
+
+func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := t.q.ExecContext(ctx, Rebind(t.dialect, q), args...)
+	return res, mapErr(err)
+}
+
+func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := t.q.QueryContext(ctx, Rebind(t.dialect, q), args...)
+	return rows, mapErr(err)
+}
+
+func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.q.QueryRowContext(ctx, Rebind(t.dialect, q), args...)
+}
+
+// Exec, Query and QueryRow are for packages that own tables outside this package.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.exec(ctx, q, args...)
+}
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.query(ctx, q, args...)
+}
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.queryRow(ctx, q, args...)
+}
+
+// Dialect of the transaction.
+func (t *Tx) Dialect() Dialect { return t.dialect }
+
+// Now is the transaction's timestamp in Unix milliseconds: one value for all its rows.
+func (t *Tx) Now() int64 { return t.now }
+
+// insertID runs an INSERT … RETURNING id (both dialects support RETURNING).
+func (t *Tx) insertID(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	if err := t.queryRow(ctx, q+" RETURNING id", args...).Scan(&id); err != nil {
+		return 0, mapErr(err)
+	}
+	return id, nil
+}
+
+// read gives a non-transactional Tx for reads.
+func (db *DB) read() *Tx { return &Tx{q: db.sql, dialect: db.dialect, now: db.Now()} }
+
+// Read runs fn outside a transaction (reads that need no snapshot across statements).
+func (db *DB) Read() *Tx { return db.read() }
+
+// InTx runs fn in one transaction and commits it; any error rolls back. On SQLite the
+// transaction starts with BEGIN IMMEDIATE; busy errors are retried a few times because
+// modernc's busy handler does not cover every lock-upgrade case.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = db.inTxOnce(ctx, fn)
+		if err == nil || !isBusy(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
+	stx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", mapErr(err))
+	}
+	tx := &Tx{q: stx, dialect: db.dialect, now: db.Now()}
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code() & 0xff
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40001" || pe.Code == "40P01" // serialization failure, deadlock
+	}
+	return false
+}
+
+// mapErr translates driver errors into the store's errors, keeping the original wrapped.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
