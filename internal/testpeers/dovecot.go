@@ -3,7 +3,6 @@ package testpeers
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"text/template"
+	"time"
 )
 
 // Dovecot is a private Dovecot instance serving IMAP and POP3 on loopback.
@@ -40,6 +40,8 @@ type Dovecot struct {
 
 	mu    sync.Mutex
 	users map[string]string
+	// usersGeneration numbers the rewrites of the passwd-file; see writeUsers.
+	usersGeneration int64
 }
 
 // dovecotConfig is the private configuration, in Dovecot 2.3 syntax.
@@ -85,6 +87,29 @@ first_valid_uid = {{.MailUID}}
 first_valid_gid = {{.MailGID}}
 mail_location = maildir:~/Maildir
 
+# "/" as hierarchy separator like most servers Postfach fetches from, and
+# the special-use attributes (RFC 6154) that folder mapping reads. The
+# special folders are not created, so each test decides which exist.
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    special_use = \Drafts
+  }
+  mailbox Sent {
+    special_use = \Sent
+  }
+  mailbox Trash {
+    special_use = \Trash
+  }
+  mailbox Junk {
+    special_use = \Junk
+  }
+  mailbox Archive {
+    special_use = \Archive
+  }
+}
+
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1
@@ -113,10 +138,18 @@ service pop3-login {
   chroot =
 {{- end}}
 }
-{{- if not .Root}}
+# Every test connects from 127.0.0.1, so Dovecot's per-IP penalty after a
+# failed login (2 s, doubling) would slow down every later test against the
+# same instance. Auth skips the penalty when it cannot reach this socket.
 service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+{{- if not .Root}}
   chroot =
+{{- end}}
 }
+{{- if not .Root}}
 service imap-urlauth-login {
   chroot =
 }
@@ -282,8 +315,6 @@ func requirePOP3(t testing.TB) {
 	}
 }
 
-func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
 // writeUsers rewrites the passwd-file. Dovecot rereads it when it changes,
 // so SetPassword takes effect for the next login without a reload.
 func (d *Dovecot) writeUsers() error {
@@ -308,13 +339,22 @@ func (d *Dovecot) writeUsers() error {
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write dovecot users: %w", err)
 	}
+	// Dovecot notices a changed passwd-file by its mtime and size, with
+	// one-second resolution: a password changed to one of the same length
+	// within a second would go unnoticed. Every rewrite gets its own mtime.
+	d.usersGeneration++
+	stamp := time.Unix(1_000_000_000+d.usersGeneration, 0)
+	if err := os.Chtimes(tmp, stamp, stamp); err != nil {
+		return fmt.Errorf("write dovecot users: %w", err)
+	}
 	if err := os.Rename(tmp, d.usersPath); err != nil {
 		return fmt.Errorf("write dovecot users: %w", err)
 	}
 	return nil
 }
 
-// SetPassword adds user or changes their password; the next login sees it.
+// SetPassword adds user or changes their password; the next login after it
+// returns sees the change.
 func (d *Dovecot) SetPassword(t testing.TB, user, password string) {
 	t.Helper()
 	d.mu.Lock()
@@ -323,6 +363,10 @@ func (d *Dovecot) SetPassword(t testing.TB, user, password string) {
 	if err := d.writeUsers(); err != nil {
 		t.Fatalf("testpeers: %v", err)
 	}
+	// Dovecot's auth process looks at the passwd-file at most once per
+	// second of its clock; a lookup later in the second of the write could
+	// still use the old password. Returning in the next second rules that out.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
 }
 
 // Doveadm runs doveadm against this instance and returns its standard

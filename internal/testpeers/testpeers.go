@@ -16,11 +16,13 @@ package testpeers
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -124,11 +126,23 @@ func Chromium(t testing.TB) string {
 	return Binary(t, "chromium", "chromium")
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. An
-// external peer that binds the port itself may still lose a race with
-// another process; the Start functions retry on that.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It is
+// chosen below the kernel's ephemeral range, so the client side of the
+// tests' own outgoing connections cannot occupy it before a peer binds it.
+// Another process may still take it in between; the Start functions retry
+// when a peer fails to bind.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	low, high := nonEphemeralRange()
+	for range 100 {
+		port := low + rand.IntN(high-low+1)
+		ln, err := net.Listen("tcp", loopback(port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	// The range is crowded: take whatever the kernel hands out.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testpeers: free port: %v", err)
@@ -137,11 +151,31 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// nonEphemeralRange returns unprivileged ports below the kernel's ephemeral
+// port range (Linux default 32768–60999).
+func nonEphemeralRange() (low, high int) {
+	low, high = 10000, 32767
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return low, high
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return low, high
+	}
+	if first, err := strconv.Atoi(fields[0]); err == nil && first-1 >= low+1000 {
+		high = first - 1
+	}
+	return low, high
+}
+
 // FreeAddr returns "127.0.0.1:N" for a port from FreePort.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+	return loopback(FreePort(t))
 }
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // waitForListeners polls until every address accepts a TCP connection, the
 // process exits, or startTimeout passes.
