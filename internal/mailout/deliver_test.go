@@ -141,7 +141,9 @@ func TestDeliverClassification(t *testing.T) {
 			ts.rcptErr["bob@example.net"] = perm
 			ts.rcptErr["carol@example.net"] = temp
 		}, []want{{code: 550, enhanced: "5.1.1"}, {temporary: true, code: 451, enhanced: "4.3.0"}}, 0},
-		{"data 5xx", func(ts *testServer) { ts.dataErr = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"} }, []want{{code: 554, enhanced: "5.7.1"}, {code: 554, enhanced: "5.7.1"}}, 1},
+		{"data 5xx", func(ts *testServer) {
+			ts.dataErr = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}
+		}, []want{{code: 554, enhanced: "5.7.1"}, {code: 554, enhanced: "5.7.1"}}, 1},
 		{"data 4xx", func(ts *testServer) { ts.dataErr = temp }, []want{{temporary: true, code: 451, enhanced: "4.3.0"}, {temporary: true, code: 451, enhanced: "4.3.0"}}, 1},
 		{"dropped after data", func(ts *testServer) { ts.dropOnData = true }, []want{{temporary: true, maybe: true, enhanced: "4.4.1"}, {temporary: true, maybe: true, enhanced: "4.4.1"}}, 1},
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ func startTestServer(t *testing.T, mode serverMode, tlsConfig *tls.Config, confi
 		return &testSession{ts: ts, conn: c}, nil
 	}))
 	srv.Domain = "mx.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = true
 	srv.ReadTimeout = 30 * time.Second
