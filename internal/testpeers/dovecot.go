@@ -59,6 +59,7 @@ debug_log_path = {{.Dir}}/dovecot.log
 auth_verbose = yes
 {{- if not .Root}}
 default_internal_user = {{.UserName}}
+default_internal_group = {{.GroupName}}
 default_login_user = {{.UserName}}
 {{- end}}
 
@@ -157,13 +158,14 @@ service imap-urlauth-login {
 `))
 
 type dovecotConfigData struct {
-	Dir, Instance, UserName string
-	Root                    bool
-	CertPath, KeyPath       string
-	UsersPath               string
-	MailUID, MailGID        int
-	IMAPPort, IMAPSPort     int
-	POP3Port, POP3SPort     int
+	Dir, Instance       string
+	UserName, GroupName string
+	Root                bool
+	CertPath, KeyPath   string
+	UsersPath           string
+	MailUID, MailGID    int
+	IMAPPort, IMAPSPort int
+	POP3Port, POP3SPort int
 }
 
 // StartDovecot starts Dovecot with the given users (name → password) and
@@ -189,7 +191,7 @@ func StartDovecot(t testing.TB, users map[string]string) *Dovecot {
 	}
 
 	data := dovecotConfigData{Dir: dir, Instance: filepath.Base(dir), Root: os.Geteuid() == 0}
-	data.MailUID, data.MailGID, data.UserName = mailUser(t, data.Root)
+	data.MailUID, data.MailGID, data.UserName, data.GroupName = mailUser(t, data.Root)
 	home := filepath.Join(dir, "home")
 	if err := os.Mkdir(home, 0o755); err != nil {
 		t.Fatalf("testpeers: dovecot home: %v", err)
@@ -263,7 +265,7 @@ func StartDovecot(t testing.TB, users map[string]string) *Dovecot {
 
 // mailUser picks the account the mail processes run as: the current user, or
 // "nobody" when running as root because Dovecot refuses root mail access.
-func mailUser(t testing.TB, root bool) (uid, gid int, name string) {
+func mailUser(t testing.TB, root bool) (uid, gid int, userName, groupName string) {
 	t.Helper()
 	u, err := user.Current()
 	if root {
@@ -277,7 +279,11 @@ func mailUser(t testing.TB, root bool) (uid, gid int, name string) {
 	if errUID != nil || errGID != nil {
 		t.Fatalf("testpeers: mail user %s has non-numeric uid %q or gid %q", u.Username, u.Uid, u.Gid)
 	}
-	return uid, gid, u.Username
+	groupName = u.Gid
+	if g, err := user.LookupGroupId(u.Gid); err == nil {
+		groupName = g.Name
+	}
+	return uid, gid, u.Username, groupName
 }
 
 var dovecotVersionPattern = regexp.MustCompile(`^(\d+)\.(\d+)`)
