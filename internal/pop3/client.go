@@ -247,6 +247,9 @@ func (c *Client) Capabilities(ctx context.Context) (map[string][]string, error) 
 // must name the server (ServerName) so its certificate can be verified.
 // Capabilities must be asked again afterwards (RFC 2595 §4).
 func (c *Client) StartTLS(ctx context.Context, cfg *tls.Config) error {
+	if cfg == nil {
+		return errors.New("pop3: STLS: no TLS configuration")
+	}
 	end, err := c.begin(ctx)
 	if err != nil {
 		return err

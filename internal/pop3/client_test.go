@@ -3,6 +3,7 @@ package pop3
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -97,7 +98,7 @@ func TestClientRefusesSTLSInjection(t *testing.T) {
 	c, _ := scripted(t, "+OK ready\r\n", func(line string) string {
 		return "+OK begin\r\n+OK injected\r\n"
 	})
-	if err := c.StartTLS(testCtx(t), nil); err == nil || !strings.Contains(err.Error(), "before TLS") {
+	if err := c.StartTLS(testCtx(t), &tls.Config{ServerName: "pop.example.test"}); err == nil || !strings.Contains(err.Error(), "before TLS") {
 		t.Fatalf("StartTLS = %v", err)
 	}
 }
