@@ -25,6 +25,7 @@ packages=(
 	wrk
 	python3
 	openssl
+	make
 )
 
 log() { printf '==> %s\n' "$*"; }
