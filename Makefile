@@ -11,18 +11,23 @@ GOTESTFLAGS ?= -p 2 -parallel 4 -timeout 20m
 .PHONY: test test-postgres
 
 # go vet, the suite on SQLite, then the suite again on PostgreSQL when
-# POSTFACH_TEST_POSTGRES is set. Packages that do not read that variable are
-# not rerun: go test's cache knows their result does not depend on it.
+# POSTFACH_TEST_POSTGRES is set. Every step runs even when an earlier one
+# failed, so one CI run reports all failures; the exit status is non-zero if
+# any step failed. Packages that do not read POSTFACH_TEST_POSTGRES are not
+# rerun: go test's cache knows their result does not depend on it.
 test:
-	@echo "==> go vet ./..."
-	$(GO) vet ./...
-	@echo "==> go test ./... on SQLite"
-	env -u POSTFACH_TEST_POSTGRES $(GO) test $(GOTESTFLAGS) ./...
-	@if [ -n "$$POSTFACH_TEST_POSTGRES" ]; then \
-		$(MAKE) --no-print-directory test-postgres; \
+	@failed=""; \
+	echo "==> go vet ./..."; \
+	$(GO) vet ./... || failed="$$failed vet"; \
+	echo "==> go test ./... on SQLite"; \
+	env -u POSTFACH_TEST_POSTGRES $(GO) test $(GOTESTFLAGS) ./... || failed="$$failed sqlite"; \
+	if [ -n "$$POSTFACH_TEST_POSTGRES" ]; then \
+		$(MAKE) --no-print-directory test-postgres || failed="$$failed postgres"; \
 	else \
 		echo "==> PostgreSQL run skipped: set POSTFACH_TEST_POSTGRES=postgres://user@127.0.0.1:5432/db?sslmode=disable to run it"; \
-	fi
+	fi; \
+	if [ -n "$$failed" ]; then echo "==> FAILED:$$failed"; exit 1; fi; \
+	echo "==> all tests passed"
 
 # The suite with every store-backed test on the PostgreSQL database in
 # POSTFACH_TEST_POSTGRES.
@@ -30,5 +35,5 @@ test-postgres:
 	@if [ -z "$$POSTFACH_TEST_POSTGRES" ]; then \
 		echo "test-postgres: set POSTFACH_TEST_POSTGRES to a postgres:// URL" >&2; exit 2; \
 	fi
-	@echo "==> go test ./... on PostgreSQL ($$(printf '%s' "$$POSTFACH_TEST_POSTGRES" | sed 's#://[^@/]*@#://***@#'))"
+	@echo "==> go test ./... on PostgreSQL ($$(printf '%s' "$$POSTFACH_TEST_POSTGRES" | sed 's#://\([^:@/]*\):[^@/]*@#://\1:***@#'))"
 	$(GO) test $(GOTESTFLAGS) ./...
