@@ -135,7 +135,7 @@ func (m *memMailbox) Close() error {
 func (m *memMailbox) Done() <-chan struct{} { return m.done }
 
 // startServer runs srv on a random loopback port until the test ends.
-func startServer(t *testing.T, srv *Server) string {
+func startServer(t testing.TB, srv *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,7 +155,7 @@ func startServer(t *testing.T, srv *Server) string {
 }
 
 // dialClient connects a Client to addr.
-func dialClient(t *testing.T, addr string, opts ...ClientOption) *Client {
+func dialClient(t testing.TB, addr string, opts ...ClientOption) *Client {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
