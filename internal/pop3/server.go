@@ -163,7 +163,6 @@ func (s *Server) Serve(ln net.Listener) error {
 			conn.Close()
 			return ErrServerClosed
 		}
-		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
 			defer s.untrack(conn)
@@ -183,6 +182,8 @@ func isTemporaryAcceptError(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
+// track registers a new session. The WaitGroup is incremented under the
+// mutex so that Close, which sets closed under it, never races with Add.
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,6 +191,7 @@ func (s *Server) track(c net.Conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.sessions.Add(1)
 	return true
 }
 

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,7 +455,7 @@ func TestServerEndsSessionWhenMailboxDone(t *testing.T) {
 
 func TestServerAutologout(t *testing.T) {
 	t.Parallel()
-	addr, b := newTestServer(t, func(s *Server) { s.AutologoutTimeout = 50 * time.Millisecond })
+	addr, b := newTestServer(t, func(s *Server) { s.AutologoutTimeout = time.Second })
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -554,3 +556,47 @@ func TestServerRejectsBadSnapshot(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func TestServerLogsNoPasswords(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	addr, _ := newTestServer(t, func(s *Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	ctx := testCtx(t)
+	for _, pass := range []string{"wrong secret", testPass} {
+		c := dialClient(t, addr)
+		c.Login(ctx, testUser, pass)
+		c.Quit(ctx)
+		c = dialClient(t, addr)
+		c.AuthPlain(ctx, testUser, pass)
+		c.Quit(ctx)
+	}
+	rawSession(t, addr, "AUTH PLAIN\r\n"+b64("\x00"+testUser+"\x00wrong secret")+"\r\nQUIT\r\n")
+	out := logs.String()
+	if !strings.Contains(out, testUser) {
+		t.Errorf("logins not logged:\n%s", out)
+	}
+	for _, secret := range []string{"wrong secret", testPass, "secret", b64("\x00" + testUser + "\x00wrong secret")} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q:\n%s", secret, out)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
