@@ -17,11 +17,15 @@ type transcriptConn struct {
 	w io.Writer
 }
 
-func (c *transcriptConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
-func (c *transcriptConn) Write(p []byte) (int, error)      { return c.w.Write(p) }
-func (c *transcriptConn) Close() error                     { return nil }
-func (c *transcriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 110} }
-func (c *transcriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
+func (c *transcriptConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *transcriptConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *transcriptConn) Close() error                { return nil }
+func (c *transcriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 110}
+}
+func (c *transcriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
 func (c *transcriptConn) SetDeadline(time.Time) error      { return nil }
 func (c *transcriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *transcriptConn) SetWriteDeadline(time.Time) error { return nil }
