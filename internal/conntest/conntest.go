@@ -266,10 +266,15 @@ func (r *run) execute() {
 		return
 	}
 
+	// The client libraries read the greeting again from the replayed
+	// bytes; should one of them still choke on it, that shows up as a
+	// protocol error of the step it was starting.
 	switch s.Protocol {
 	case ProtocolIMAP:
-		r.imap(newReplayConn(c, g.raw, br), g.verdict == greetingPreauth)
+		r.pass(StepGreeting, "")
+		r.imap(newReplayConn(c, g.raw, br), g)
 	case ProtocolPOP3:
+		r.pass(StepGreeting, "")
 		r.pop3(newReplayConn(c, g.raw, br))
 	case ProtocolSMTP:
 		r.smtp(c, br, g.raw)

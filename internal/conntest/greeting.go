@@ -35,6 +35,10 @@ type greeting struct {
 	verdict greetingVerdict
 	family  string // for greetingForeign: what answered ("IMAP", "SMTP", "SSH", ...)
 	raw     []byte
+	// imapCaps are the capabilities an IMAP greeting announced in a
+	// CAPABILITY response code (RFC 9051 section 7.1), upper case; nil
+	// when it announced none.
+	imapCaps []string
 }
 
 // readGreeting reads the first reply of an IMAP, POP3 or SMTP server.
@@ -102,9 +106,9 @@ func classifyGreeting(reply string, p Protocol) greeting {
 		// RFC 9051 section 7.1: greeting is OK, PREAUTH or BYE.
 		switch {
 		case hasWord(upper, "* OK"):
-			return greeting{verdict: greetingOK}
+			return greeting{verdict: greetingOK, imapCaps: greetingCaps(upper[len("* OK"):])}
 		case hasWord(upper, "* PREAUTH"):
-			return greeting{verdict: greetingPreauth}
+			return greeting{verdict: greetingPreauth, imapCaps: greetingCaps(upper[len("* PREAUTH"):])}
 		case hasWord(upper, "* BYE"):
 			return greeting{verdict: greetingRejected}
 		}
@@ -131,6 +135,20 @@ func classifyGreeting(reply string, p Protocol) greeting {
 		return greeting{verdict: greetingForeign, family: family}
 	}
 	return greeting{verdict: greetingGarbage}
+}
+
+// greetingCaps returns the capability list of a " [CAPABILITY ...]"
+// response code at the start of rest, or nil.
+func greetingCaps(rest string) []string {
+	rest, ok := strings.CutPrefix(rest, " [CAPABILITY ")
+	if !ok {
+		return nil
+	}
+	list, _, ok := strings.Cut(rest, "]")
+	if !ok {
+		return nil
+	}
+	return append([]string{}, strings.Fields(list)...)
 }
 
 // foreignFamily guesses which protocol sent a greeting, so the user can be

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -12,34 +13,36 @@ import (
 
 // imap runs STARTTLS, login and EXAMINE on a connection whose greeting was
 // read (and is replayed to the client).
-func (r *run) imap(conn net.Conn, preauth bool) {
+func (r *run) imap(conn net.Conn, g greeting) {
 	s := r.settings
 	opts := &imapclient.Options{TLSConfig: r.tlsConfig()}
 	var c *imapclient.Client
 	if s.Security == SecuritySTARTTLS {
+		if g.imapCaps != nil && !slices.Contains(g.imapCaps, "STARTTLS") {
+			r.fail(StepSTARTTLS, outcome{key: KeySTARTTLSUnsupported, detail: "STARTTLS not in CAPABILITY"})
+			return
+		}
 		var err error
 		// RFC 9051 section 6.2.1; the client refuses PREAUTH before TLS
 		// (section 7.1.4), which ends up here as a STARTTLS failure.
 		c, err = imapclient.NewStartTLS(conn, opts)
 		if err != nil {
-			r.failSTARTTLS(err)
+			r.failSTARTTLS(err, g.imapCaps != nil)
 			return
 		}
 		r.tls = true
-		r.pass(StepGreeting, "")
 		r.pass(StepSTARTTLS, "")
 	} else {
 		c = imapclient.New(conn, opts)
 		if err := c.WaitGreeting(); err != nil {
-			r.failIO(StepGreeting, err)
+			r.failIO(StepAuth, err)
 			c.Close()
 			return
 		}
-		r.pass(StepGreeting, "")
 	}
 	defer c.Close()
 
-	if preauth {
+	if g.verdict == greetingPreauth {
 		r.pass(StepAuth, "pre-authenticated by the server")
 	} else if !r.imapLogin(c) {
 		return
@@ -132,18 +135,18 @@ func (r *run) imapOutcome(err error, keyFor func(imap.ResponseCode) string) outc
 	return classifyIO(r.ctx, err)
 }
 
-func (r *run) failSTARTTLS(err error) {
+// failSTARTTLS reports a failed STARTTLS. A NO or BAD from a server that
+// did not list its capabilities in the greeting most likely means it has
+// no STARTTLS; one that listed STARTTLS refused it.
+func (r *run) failSTARTTLS(err error, announced bool) {
 	var imapErr *imap.Error
 	if errors.As(err, &imapErr) {
-		// Greeting was fine (we read it); the server said NO or BAD.
-		r.pass(StepGreeting, "")
-		key := KeySTARTTLSRefused
-		if imapErr.Type == imap.StatusResponseTypeBad {
-			key = KeySTARTTLSUnsupported
+		key := KeySTARTTLSUnsupported
+		if announced {
+			key = KeySTARTTLSRefused
 		}
 		r.fail(StepSTARTTLS, outcome{key: key, detail: "IMAP " + string(imapErr.Type)})
 		return
 	}
-	r.pass(StepGreeting, "")
 	r.failIO(StepSTARTTLS, err)
 }

@@ -15,11 +15,10 @@ func (r *run) pop3(conn net.Conn) {
 	s := r.settings
 	c, err := pop3.NewClient(conn)
 	if err != nil {
-		r.failPOP3(StepGreeting, err, nil)
+		r.failPOP3(StepAuth, err, nil)
 		return
 	}
 	defer c.Close()
-	r.pass(StepGreeting, "")
 
 	// CAPA (RFC 2449) is optional; old servers answer -ERR, then we just
 	// try what the settings ask for.
