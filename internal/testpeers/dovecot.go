@@ -303,7 +303,8 @@ func requireDovecot23(t testing.TB, dovecotBin string) {
 		t.Fatalf("testpeers: dovecot --version printed %q", out)
 	}
 	if m[1] != "2" || m[2] != "3" {
-		t.Fatalf("testpeers: Dovecot %s is installed; the test harness writes Dovecot 2.3 configuration (Debian 12 ships 2.3)", strings.TrimSpace(string(out)))
+		// Like a missing peer: skip on a developer machine, fail in CI.
+		missing(t, fmt.Sprintf("Dovecot 2.3 (found %s; the harness writes 2.3 configuration)", strings.TrimSpace(string(out))), "dovecot-imapd=2.3.* dovecot-pop3d=2.3.*")
 	}
 }
 

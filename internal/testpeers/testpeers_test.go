@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/smtp"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -241,12 +242,14 @@ func TestCAServerTLSInProcess(t *testing.T) {
 	}
 	defer ln.Close()
 	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return // listener closed
+			}
+			_ = conn.(*tls.Conn).Handshake()
+			conn.Close()
 		}
-		defer conn.Close()
-		_ = conn.(*tls.Conn).Handshake()
 	}()
 	for _, name := range []string{"127.0.0.1", "localhost"} {
 		conn, err := tls.Dial("tcp", ln.Addr().String(), ca.ClientTLS(name))
@@ -254,14 +257,25 @@ func TestCAServerTLSInProcess(t *testing.T) {
 			t.Fatalf("verify leaf as %s: %v", name, err)
 		}
 		conn.Close()
-		if name == "127.0.0.1" {
-			go func() {
-				if conn, err := ln.Accept(); err == nil {
-					_ = conn.(*tls.Conn).Handshake()
-					conn.Close()
-				}
-			}()
-		}
+	}
+	if conn, err := tls.Dial("tcp", ln.Addr().String(), ca.ClientTLS("mail.example.test")); err == nil {
+		conn.Close()
+		t.Fatal("leaf verified for a name it was not issued for")
+	}
+}
+
+func TestSwaksAgainstSMTPSink(t *testing.T) {
+	t.Parallel()
+	swaks := Swaks(t)
+	sink := StartSMTPSink(t)
+	host, port, _ := net.SplitHostPort(sink.Addr)
+	out, err := exec.Command(swaks, "--server", host, "--port", port,
+		"--from", "a@example.test", "--to", "b@example.test", "--body", "via swaks").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "<-  250") {
+		t.Errorf("swaks transcript lacks a 250 reply:\n%s", out)
 	}
 }
 
