@@ -64,6 +64,12 @@ func (r *run) imap(conn net.Conn, g greeting) {
 				return KeyFolderNoPermission
 			case imap.ResponseCodeInUse:
 				return KeyFolderInUse
+			case "":
+				// Servers without RFC 5530 codes (Dovecot 2.3 among
+				// them) say only NO; ask LIST whether the folder exists.
+				if list, err := c.List("", folder, nil).Collect(); err == nil && len(list) == 0 {
+					return KeyFolderNotFound
+				}
 			}
 			return KeyFolderFailed
 		}))

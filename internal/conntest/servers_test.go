@@ -188,9 +188,9 @@ func (*smtpSession) Auth(string) (sasl.Server, error) {
 }
 func (*smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (*smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (*smtpSession) Data(r io.Reader) error             { _, err := io.Copy(io.Discard, r); return err }
-func (*smtpSession) Reset()                             {}
-func (*smtpSession) Logout() error                      { return nil }
+func (*smtpSession) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
+func (*smtpSession) Reset()                               {}
+func (*smtpSession) Logout() error                        { return nil }
 
 // startSMTP serves go-smtp. tlsConfig enables STARTTLS (or implicit TLS);
 // insecureAuth offers AUTH before TLS.
