@@ -42,7 +42,11 @@ func TestAgainstDovecot(t *testing.T) {
 		{"imaps", settings(ProtocolIMAP, d.IMAPSAddr, SecurityTLS, "right one"), expect{ok: true, steps: stepsIMAPTLS}},
 		{"imap plain", settings(ProtocolIMAP, d.IMAPAddr, SecurityNone, "right one"), expect{ok: true, steps: stepsIMAPPlain}},
 		{"imap wrong password", settings(ProtocolIMAP, d.IMAPSAddr, SecurityTLS, "wrong"), expect{failedStep: StepAuth, key: KeyAuthFailed, detail: "AUTHENTICATIONFAILED"}},
-		{"imap missing folder", func() Settings { s := settings(ProtocolIMAP, d.IMAPSAddr, SecurityTLS, "right one"); s.Folder = "Nope"; return s }(), expect{failedStep: StepFolder, key: KeyFolderNotFound}},
+		{"imap missing folder", func() Settings {
+			s := settings(ProtocolIMAP, d.IMAPSAddr, SecurityTLS, "right one")
+			s.Folder = "Nope"
+			return s
+		}(), expect{failedStep: StepFolder, key: KeyFolderNotFound}},
 		{"pop3 stls", settings(ProtocolPOP3, d.POP3Addr, SecuritySTARTTLS, "right one"), expect{ok: true, steps: stepsIMAPSTARTTLS}},
 		{"pop3s", settings(ProtocolPOP3, d.POP3SAddr, SecurityTLS, "right one"), expect{ok: true, steps: stepsIMAPTLS}},
 		{"pop3 plain", settings(ProtocolPOP3, d.POP3Addr, SecurityNone, "right one"), expect{ok: true, steps: stepsIMAPPlain}},
