@@ -2,6 +2,7 @@ package mailout
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -104,41 +106,40 @@ func BuildMessage(o Outgoing) ([]byte, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	var h mail.Header
-	h.SetDate(o.Date)
-	h.SetAddressList("From", []*mail.Address{toMailAddress(o.From)})
-	if len(o.ReplyTo) > 0 {
-		h.SetAddressList("Reply-To", toMailAddresses(o.ReplyTo))
-	}
-	if len(o.To) > 0 {
-		h.SetAddressList("To", toMailAddresses(o.To))
-	}
-	if len(o.Cc) > 0 {
-		h.SetAddressList("Cc", toMailAddresses(o.Cc))
-	}
-	if len(o.To) == 0 && len(o.Cc) == 0 {
-		h.Set("To", "undisclosed-recipients:;") // RFC 5322 §3.6.3, only Bcc
-	}
-	if o.Subject != "" {
-		h.SetSubject(o.Subject)
-	}
-	h.SetMessageID(o.MessageID)
-	if o.InReplyTo != "" {
-		h.SetMsgIDList("In-Reply-To", []string{o.InReplyTo})
-	}
-	if len(o.References) > 0 {
-		h.SetMsgIDList("References", o.References)
-	}
-
 	root, err := o.body()
 	if err != nil {
 		return nil, err
 	}
-	// The root part's content fields join the message header.
-	fields := root.header.Fields()
-	for fields.Next() {
-		h.Set(fields.Key(), fields.Value())
+	// go-message writes fields in reverse order of insertion: start with the
+	// content fields so that Date and From come first.
+	h := mail.Header{Header: root.header}
+	if len(o.References) > 0 {
+		h.SetMsgIDList("References", o.References)
 	}
+	if o.InReplyTo != "" {
+		h.SetMsgIDList("In-Reply-To", []string{o.InReplyTo})
+	}
+	h.SetMessageID(o.MessageID)
+	// Readers trim the unfolded value, so surrounding blanks cannot
+	// survive; drop them here rather than have the subject change in transit.
+	if subject := strings.Trim(o.Subject, " \t"); subject != "" {
+		h.Set("Subject", encodeText(subject))
+	}
+	if len(o.Cc) > 0 {
+		h.Set("Cc", formatAddresses(o.Cc))
+	}
+	if len(o.To) > 0 {
+		h.Set("To", formatAddresses(o.To))
+	}
+	if len(o.To) == 0 && len(o.Cc) == 0 {
+		h.Set("To", "undisclosed-recipients:;") // RFC 5322 §3.6.3, only Bcc
+	}
+	if len(o.ReplyTo) > 0 {
+		h.Set("Reply-To", formatAddresses(o.ReplyTo))
+	}
+	h.Set("From", formatAddresses([]Address{o.From}))
+	h.SetDate(o.Date)
+	h.Set("MIME-Version", "1.0")
 	root.header = h.Header
 	if err := checkHeaderValues(h.Header); err != nil {
 		return nil, err
@@ -212,7 +213,7 @@ func fileEntity(a Attachment, disposition string) *entity {
 	e.header.Set("Content-Transfer-Encoding", "base64")
 	dparams := map[string]string{}
 	if a.Filename != "" {
-		dparams["filename"] = a.Filename
+		dparams["filename"] = cleanFilename(a.Filename)
 	}
 	e.header.SetContentDisposition(disposition, dparams)
 	if a.ContentID != "" {
@@ -324,6 +325,9 @@ func checkText(field, s string) error {
 	if !utf8.ValidString(s) {
 		return &HeaderError{Field: field, Reason: "is not valid UTF-8"}
 	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
+		return &HeaderError{Field: field, Reason: "contains control characters"}
+	}
 	return nil
 }
 
@@ -360,16 +364,78 @@ func checkMsgID(field, id string) error {
 	return nil
 }
 
-func toMailAddress(a Address) *mail.Address {
-	return &mail.Address{Name: strings.TrimSpace(a.Name), Address: a.Address}
+// formatAddresses writes an address list. ASCII display names are quoted
+// by net/mail as needed. Others become base64 encoded words: net/mail's
+// Q encoding lets characters through that are not allowed in a phrase
+// (RFC 2047 §5(3)), such as a backslash. Names containing "=?" are encoded
+// too, or readers would decode them as if they were encoded words.
+func formatAddresses(as []Address) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		name := strings.Trim(a.Name, " \t")
+		if strings.Contains(name, "=?") || !isASCII(name) || longestWord(name) > 60 {
+			parts[i] = encodeWords(name) + " <" + a.Address + ">"
+		} else {
+			parts[i] = (&netmail.Address{Name: name, Address: a.Address}).String()
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
-func toMailAddresses(as []Address) []*mail.Address {
-	out := make([]*mail.Address, len(as))
-	for i, a := range as {
-		out[i] = toMailAddress(a)
+// encodeText encodes unstructured header text (RFC 2047 §5(1)).
+func encodeText(s string) string {
+	// A word longer than a line cannot be folded; go-message would cut it
+	// and the reader would see an extra space. Encoded words can be split.
+	if strings.Contains(s, "=?") || longestWord(s) > 70 {
+		return encodeWords(s)
 	}
-	return out
+	return mime.QEncoding.Encode("utf-8", s)
+}
+
+func longestWord(s string) int {
+	longest := 0
+	for _, w := range strings.Fields(s) {
+		longest = max(longest, len(w))
+	}
+	return longest
+}
+
+// maxFilename bounds file names: go-message writes parameters without
+// RFC 2231 continuations, so a longer name could not be folded.
+const maxFilename = 120
+
+// cleanFilename turns tabs into spaces (header folding would anyway),
+// keeps the extension and cuts the stem on a rune boundary.
+func cleanFilename(name string) string {
+	name = strings.ReplaceAll(name, "\t", " ")
+	if len(name) <= maxFilename {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 20 {
+		ext = ""
+	}
+	stem := name[:maxFilename-len(ext)]
+	for len(stem) > 0 && !utf8.ValidString(stem) {
+		stem = stem[:len(stem)-1]
+	}
+	return stem + ext
+}
+
+// encodeWords always encodes s as base64 encoded words of at most 75
+// characters, split on rune boundaries (RFC 2047 §2, §5(3)).
+func encodeWords(s string) string {
+	const maxChunk = 45 // 60 base64 characters plus "=?utf-8?b?" and "?="
+	var words []string
+	for len(s) > 0 {
+		n := min(len(s), maxChunk)
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		words = append(words, "=?utf-8?b?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+		s = s[n:]
+	}
+	return strings.Join(words, " ")
 }
 
 // SanitizeHTML keeps formatting, links, tables and images (http, https,
@@ -406,13 +472,25 @@ func HTMLToText(s string) string {
 			if z.Err() != io.EOF {
 				return b.String()
 			}
-			return strings.TrimSpace(b.String()) + "\n"
+			return tidyText(b.String())
 		case html.TextToken:
-			if skip == 0 {
-				b.WriteString(strings.Join(strings.Fields(string(z.Text())), " "))
-				if t := z.Text(); len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\n') {
+			if skip > 0 {
+				continue
+			}
+			text := string(z.Text())
+			words := strings.Fields(text)
+			if len(words) == 0 {
+				if text != "" {
 					b.WriteString(" ")
 				}
+				continue
+			}
+			if strings.TrimLeftFunc(text, unicode.IsSpace) != text {
+				b.WriteString(" ")
+			}
+			b.WriteString(strings.Join(words, " "))
+			if strings.TrimRightFunc(text, unicode.IsSpace) != text {
+				b.WriteString(" ")
 			}
 		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
@@ -451,4 +529,17 @@ func HTMLToText(s string) string {
 			}
 		}
 	}
+}
+
+// tidyText trims every line and keeps at most one empty line in a row.
+func tidyText(s string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.Join(strings.Fields(line), " ")
+		if line == "" && (len(out) == 0 || out[len(out)-1] == "") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
 }

@@ -137,9 +137,13 @@ func TestBuildDSNRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mutate := range map[string]func(*DSNParams){
-		"no recipients":  func(p *DSNParams) { p.Recipients = nil },
-		"bad status":     func(p *DSNParams) { p.Recipients = []DSNRecipient{{FinalRecipient: "r@x", Action: ActionFailed, Status: "550"}} },
-		"bad action":     func(p *DSNParams) { p.Recipients = []DSNRecipient{{FinalRecipient: "r@x", Action: "relayed", Status: "2.0.0"}} },
+		"no recipients": func(p *DSNParams) { p.Recipients = nil },
+		"bad status": func(p *DSNParams) {
+			p.Recipients = []DSNRecipient{{FinalRecipient: "r@x", Action: ActionFailed, Status: "550"}}
+		},
+		"bad action": func(p *DSNParams) {
+			p.Recipients = []DSNRecipient{{FinalRecipient: "r@x", Action: "relayed", Status: "2.0.0"}}
+		},
 		"injected to":    func(p *DSNParams) { p.To = "s@h\r\nBcc: x@y" },
 		"no reporter":    func(p *DSNParams) { p.ReportingMTA = "" },
 		"injected msgid": func(p *DSNParams) { p.MessageID = "1@h>\r\nX: y" },
