@@ -128,6 +128,11 @@ func TestSMTP(t *testing.T) {
 	smtpSettings := func(port int, sec Security, auth bool, pass string) Settings {
 		return Settings{Protocol: ProtocolSMTP, Host: "127.0.0.1", Port: port, Security: sec, AuthEnabled: auth, Username: "alice", Password: pass}
 	}
+	oauth := func(port int, token string) Settings {
+		s := smtpSettings(port, SecuritySTARTTLS, true, "")
+		s.OAuth2Token = token
+		return s
+	}
 	tests := []struct {
 		name   string
 		tester *Tester
@@ -145,6 +150,8 @@ func TestSMTP(t *testing.T) {
 		{"starttls wrong CA", untrusting, smtpSettings(starttlsPort, SecuritySTARTTLS, true, "secret"), expect{failedStep: StepSTARTTLS, key: KeyTLSUnknownAuthority}},
 		{"starttls expired", tester, smtpSettings(expiredPort, SecuritySTARTTLS, true, "secret"), expect{failedStep: StepSTARTTLS, key: KeyTLSExpired}},
 		{"implicit tls wrong CA", untrusting, smtpSettings(implicitPort, SecurityTLS, false, ""), expect{failedStep: StepTLS, key: KeyTLSUnknownAuthority}},
+		{"xoauth2 ok", tester, oauth(starttlsPort, "good-token"), expect{ok: true}},
+		{"xoauth2 rejected", tester, oauth(starttlsPort, "expired-token"), expect{failedStep: StepAuth, key: KeyAuthOAuthFailed, detail: "SMTP 535"}},
 		{"imap port", tester, smtpSettings(imapPort, SecurityNone, false, ""), expect{failedStep: StepGreeting, key: KeyGreetingWrongProtocol, detail: "an IMAP server"}},
 	}
 	for _, tt := range tests {

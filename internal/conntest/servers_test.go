@@ -177,8 +177,11 @@ func (smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSe
 
 type smtpSession struct{}
 
-func (*smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (*smtpSession) Auth(string) (sasl.Server, error) {
+func (*smtpSession) AuthMechanisms() []string { return []string{sasl.Plain, "XOAUTH2"} }
+func (*smtpSession) Auth(mech string) (sasl.Server, error) {
+	if mech == "XOAUTH2" {
+		return &xoauth2Server{}, nil
+	}
 	return sasl.NewPlainServer(func(_, user, pass string) error {
 		if user == "alice" && pass == "secret" {
 			return nil
@@ -236,3 +239,18 @@ func startScripted(t *testing.T, greeting string) int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// xoauth2Server accepts alice with token "good-token" and otherwise answers
+// like Gmail: a JSON challenge, then 535 after the client's empty reply.
+type xoauth2Server struct{ failed bool }
+
+func (s *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
+	if s.failed {
+		return nil, true, smtp.ErrAuthFailed
+	}
+	if string(response) == "user=alice\x01auth=Bearer good-token\x01\x01" {
+		return nil, true, nil
+	}
+	s.failed = true
+	return []byte(`{"status":"401","schemes":"bearer"}`), false, nil
+}
