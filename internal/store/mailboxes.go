@@ -16,22 +16,22 @@ const (
 
 // Mailbox is any address Postfach sends from or receives for.
 type Mailbox struct {
-	ID          int64  `json:"id"`
-	TenantID    int64  `json:"tenant_id"`
-	Kind        string `json:"kind"`
-	Address     string `json:"address"`
-	DisplayName string `json:"display_name"`
-	Reply       bool   `json:"reply"`      // Antwort
-	Sender      bool   `json:"sender"`     // Absender
-	Global      bool   `json:"global"`     // Global
-	WithAuth    bool   `json:"with_auth"`  // mit Authentifizierung
-	Restricted  bool   `json:"restricted"` // Benutzerrechte
-	VIP         bool   `json:"vip"`
-	Active      bool   `json:"active"`
+	ID          int64        `json:"id"`
+	TenantID    int64        `json:"tenant_id"`
+	Kind        string       `json:"kind"`
+	Address     string       `json:"address"`
+	DisplayName string       `json:"display_name"`
+	Reply       bool         `json:"reply"`      // Antwort
+	Sender      bool         `json:"sender"`     // Absender
+	Global      bool         `json:"global"`     // Global
+	WithAuth    bool         `json:"with_auth"`  // mit Authentifizierung
+	Restricted  bool         `json:"restricted"` // Benutzerrechte
+	VIP         bool         `json:"vip"`
+	Active      bool         `json:"active"`
 	SMTP        SMTPSettings `json:"smtp"`
-	Settings    string `json:"-"` // JSON owned by the mail packages (fetch settings, folder mapping, out-of-office)
-	CreatedAt   int64  `json:"created_at"`
-	UpdatedAt   int64  `json:"updated_at"`
+	Settings    string       `json:"-"` // JSON owned by the mail packages (fetch settings, folder mapping, out-of-office)
+	CreatedAt   int64        `json:"created_at"`
+	UpdatedAt   int64        `json:"updated_at"`
 }
 
 // SMTPSettings are the mailbox's own outgoing server (mit Authentifizierung). The password
@@ -165,17 +165,6 @@ func (tx *Tx) MailboxesByAddress(ctx context.Context, tenantID int64, address st
 		return nil, fmt.Errorf("mailboxes by address: %w", err)
 	}
 	return collect(rows, scanMailbox)
-}
-
-// AddressExistsElsewhere reports whether another tenant has a non-global mailbox with the
-// address; the policy engine uses it only to explain a refusal, never to reveal the tenant.
-func (tx *Tx) AddressExistsElsewhere(ctx context.Context, tenantID int64, address string) (bool, error) {
-	var n int
-	err := tx.queryRow(ctx, `SELECT COUNT(*) FROM mailboxes WHERE address = ? AND tenant_id <> ? AND flag_global = FALSE`, NormalizeAddress(address), tenantID).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("address elsewhere: %w", mapErr(err))
-	}
-	return n > 0, nil
 }
 
 // CountMailboxes counts a tenant's mailboxes of one kind (for the quota).
