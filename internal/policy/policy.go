@@ -93,7 +93,9 @@ func Label(name, address string) string {
 }
 
 // sendsWhenInactive reports whether a mailbox kind keeps sending while inactive.
-func sendsWhenInactive(kind string) bool { return kind == store.KindHosted || kind == store.KindAccount }
+func sendsWhenInactive(kind string) bool {
+	return kind == store.KindHosted || kind == store.KindAccount
+}
 
 func usableForSending(m store.Mailbox) bool { return m.Active || sendsWhenInactive(m.Kind) }
 

@@ -113,9 +113,9 @@ func TestSenderOptions(t *testing.T) {
 	info := store.Mailbox{Address: "info@acme.example", DisplayName: "Info", Active: true}
 	with := func(m store.Mailbox, f func(*store.Mailbox)) store.Mailbox { f(&m); return m }
 	cases := []struct {
-		name            string
-		tenant          store.Tenant
-		setup           []setup
+		name             string
+		tenant           store.Tenant
+		setup            []setup
 		senders, replies []string
 	}{
 		{name: "only the system mailbox by default",
@@ -189,8 +189,8 @@ func TestSenderOptions(t *testing.T) {
 				SMTP: store.SMTPSettings{Host: "smtp.acme.example", Port: 587}})},
 			senders: []string{sys, "Mustermann (welcome@acme.example)/mailbox"}, replies: []string{sys, "Mustermann (welcome@acme.example)/system"}},
 		{name: "duplicate, both entries",
-			tenant: store.Tenant{AllowOwnAddress: true, DuplicatePolicy: store.DuplicateBoth},
-			setup:  []setup{add(store.Mailbox{Address: "welcome@acme.example", DisplayName: "celanio GmbH", Sender: true, Active: true})},
+			tenant:  store.Tenant{AllowOwnAddress: true, DuplicatePolicy: store.DuplicateBoth},
+			setup:   []setup{add(store.Mailbox{Address: "welcome@acme.example", DisplayName: "celanio GmbH", Sender: true, Active: true})},
 			senders: []string{sys, "celanio GmbH (welcome@acme.example)/system", "Mustermann (welcome@acme.example)/system"},
 			replies: []string{sys, "Mustermann (welcome@acme.example)/system"}},
 		{name: "duplicate, mailbox under its own name",
