@@ -404,10 +404,11 @@ func longestWord(s string) int {
 // RFC 2231 continuations, so a longer name could not be folded.
 const maxFilename = 120
 
-// cleanFilename turns tabs into spaces (header folding would anyway),
-// keeps the extension and cuts the stem on a rune boundary.
+// cleanFilename collapses blanks to single spaces (header folding may
+// swallow them otherwise), keeps the extension and cuts the stem on a rune
+// boundary.
 func cleanFilename(name string) string {
-	name = strings.ReplaceAll(name, "\t", " ")
+	name = strings.Join(strings.FieldsFunc(name, func(r rune) bool { return r == ' ' || r == '\t' }), " ")
 	if len(name) <= maxFilename {
 		return name
 	}
