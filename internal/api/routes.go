@@ -351,6 +351,9 @@ func (a *API) table() []Route {
 				return s.Audit(r.Context(), a, store.AuditFilter{Action: q.Get("action"), Actor: q.Get("actor"), Limit: limit})
 			})},
 	}
+	routes = append(routes, a.mailRoutes()...)
+	routes = append(routes, a.accountsRoutes()...)
+	routes = append(routes, a.sendRoutes()...)
 	return routes
 }
 

@@ -18,6 +18,9 @@ type migration struct {
 var migrations = []migration{
 	{1, "core", schemaCore},
 	{2, "mail", schemaMail},
+	{3, "inbound aliases", schemaAliases},
+	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
+	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
 }
 
 // LatestVersion is the schema version this binary expects.
@@ -322,4 +325,14 @@ CREATE TABLE outbound_attempts (
 	finished_at BIGINT NOT NULL DEFAULT 0,
 	result TEXT NOT NULL DEFAULT '',
 	detail TEXT NOT NULL DEFAULT ''
+)`
+
+// schemaAliases keeps merged accounts' inbound addresses delivering (A7).
+const schemaAliases = `
+CREATE TABLE mailbox_aliases (
+	id {{ID}},
+	tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	local TEXT NOT NULL UNIQUE,
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	created_at BIGINT NOT NULL
 )`

@@ -108,3 +108,43 @@ func TestEntitiesRoundTripAndTenantScope(t *testing.T) {
 		t.Fatalf("foreign delete: %v", err)
 	}
 }
+
+func TestInboundAddresses(t *testing.T) {
+	t.Parallel()
+	for local, want := range map[string]int64{"p14": 14, "P14.out": 14, "p0": 0, "p": 0, "px": 0, "p-1": 0, "q14": 0} {
+		id, _, ok := store.ParseInboundLocal(local)
+		if (want != 0) != ok || id != want {
+			t.Errorf("%s: got %d %v", local, id, ok)
+		}
+	}
+	db := storetest.Open(t)
+	ctx := context.Background()
+	var a, b store.Mailbox
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		tn, err := tx.CreateTenant(ctx, store.Tenant{Name: "T", Slug: "t", MailboxQuota: 1})
+		if err != nil {
+			return err
+		}
+		if a, err = tx.CreateMailbox(ctx, tn.ID, store.Mailbox{Kind: store.KindAccount, Address: "a@t.example", Active: true}); err != nil {
+			return err
+		}
+		if b, err = tx.CreateMailbox(ctx, tn.ID, store.Mailbox{Kind: store.KindAccount, Address: "b@t.example", Active: true}); err != nil {
+			return err
+		}
+		return tx.AddInboundAlias(ctx, tn.ID, store.InboundLocal(a.ID), b.ID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.Read().ResolveInboundLocal(ctx, store.InboundLocal(a.ID))
+	if err != nil || m.ID != b.ID {
+		t.Fatalf("alias: %+v %v", m, err)
+	}
+	m, err = db.Read().ResolveInboundLocal(ctx, store.InboundLocal(b.ID))
+	if err != nil || m.ID != b.ID {
+		t.Fatalf("plain: %+v %v", m, err)
+	}
+	if _, err := db.Read().ResolveInboundLocal(ctx, "p999999"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
