@@ -372,7 +372,7 @@ func checkMsgID(field, id string) error {
 func formatAddresses(as []Address) string {
 	parts := make([]string, len(as))
 	for i, a := range as {
-		name := strings.Trim(a.Name, " \t")
+		name := collapseBlanks(a.Name)
 		if strings.Contains(name, "=?") || !isASCII(name) || longestWord(name) > 60 {
 			parts[i] = encodeWords(name) + " <" + a.Address + ">"
 		} else {
@@ -408,7 +408,7 @@ const maxFilename = 120
 // swallow them otherwise), keeps the extension and cuts the stem on a rune
 // boundary.
 func cleanFilename(name string) string {
-	name = strings.Join(strings.FieldsFunc(name, func(r rune) bool { return r == ' ' || r == '\t' }), " ")
+	name = collapseBlanks(name)
 	if len(name) <= maxFilename {
 		return name
 	}
@@ -543,4 +543,11 @@ func tidyText(s string) string {
 		out = append(out, line)
 	}
 	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
+}
+
+// collapseBlanks trims spaces and tabs and turns runs of them into one
+// space: header folding inside quoted display names and parameters does not
+// preserve them.
+func collapseBlanks(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' }), " ")
 }

@@ -240,7 +240,7 @@ func FuzzBuildMessage(f *testing.F) {
 			t.Fatalf("header fields %s\n%s", got, raw)
 		}
 		from, err := mr.Header.AddressList("From")
-		if err != nil || len(from) != 1 || from[0].Address != "a@example.org" || from[0].Name != strings.Trim(name, " \t") {
+		if err != nil || len(from) != 1 || from[0].Address != "a@example.org" || from[0].Name != collapseBlanks(name) {
 			t.Fatalf("From %v (%v) from name %q\n%s", from, err, name, raw)
 		}
 		if got, err := mr.Header.Subject(); err != nil || got != strings.Trim(subject, " \t") {
