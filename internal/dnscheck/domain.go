@@ -21,7 +21,9 @@ func normalizeDomain(input string) (display, ascii string, err error) {
 	if display == "" || strings.ContainsAny(display, " @/\\:") {
 		return display, "", fmt.Errorf("dnscheck: %q: %w", input, ErrInvalidDomain)
 	}
-	ascii, err = idna.Lookup.ToASCII(display)
+	// The lookup profile with RFC 1035 length limits (63 per label, 253 total).
+	profile := idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
+	ascii, err = profile.ToASCII(display)
 	if err != nil {
 		return display, "", fmt.Errorf("dnscheck: %q: %w: %v", input, ErrInvalidDomain, err)
 	}
