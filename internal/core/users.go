@@ -232,6 +232,9 @@ func (s *Service) PutPicture(ctx context.Context, a Actor, userID int64, in Pict
 	if err != nil {
 		return store.Picture{}, err
 	}
+	if _, err := s.DB.Read().User(ctx, tid, userID); err != nil {
+		return store.Picture{}, fromStore(err, "", "")
+	}
 	var v validator
 	if in.Order < 0 || in.Order > 9 {
 		v.add(invalid("order", "error.bad_picture_order", nil))

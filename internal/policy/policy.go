@@ -230,19 +230,14 @@ type Engine struct {
 
 // Options loads what user userID of tenantID may choose as sender and reply-to.
 func (e *Engine) Options(ctx context.Context, tenantID, userID int64) (Options, error) {
-	tx := e.DB.Read()
-	tenant, err := tx.Tenant(ctx, tenantID)
-	if err != nil {
-		return Options{}, fmt.Errorf("policy: %w", err)
-	}
-	user, err := tx.User(ctx, tenantID, userID)
+	tenant, user, err := e.DB.TenantAndUser(ctx, tenantID, userID)
 	if err != nil {
 		return Options{}, fmt.Errorf("policy: %w", err)
 	}
 	if !user.Active {
 		return Options{Senders: []Option{}, Replies: []Option{}}, nil
 	}
-	usable, err := tx.UsableMailboxes(ctx, tenantID, userID)
+	usable, err := e.DB.SenderCandidates(ctx, tenantID, userID)
 	if err != nil {
 		return Options{}, fmt.Errorf("policy: %w", err)
 	}

@@ -53,6 +53,7 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
+	cache   stmtCache
 }
 
 // Open connects to PostgreSQL when url starts with postgres://, otherwise opens (and creates)
@@ -94,8 +95,16 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 	return &DB{sql: db, dialect: SQLite, now: time.Now}, nil
 }
 
-// Close releases the connections.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close releases the prepared statements and the connections.
+func (db *DB) Close() error {
+	db.cache.mu.Lock()
+	for _, st := range db.cache.stmts {
+		st.Close()
+	}
+	db.cache.stmts = nil
+	db.cache.mu.Unlock()
+	return db.sql.Close()
+}
 
 // Dialect reports which SQL flavour is in use.
 func (db *DB) Dialect() Dialect { return db.dialect }

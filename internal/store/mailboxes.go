@@ -191,12 +191,12 @@ func (tx *Tx) DeleteMailbox(ctx context.Context, tenantID, id int64) error {
 // is never scanned in full.
 func (tx *Tx) UsableMailboxes(ctx context.Context, tenantID, userID int64) ([]Mailbox, error) {
 	q := `SELECT ` + mailboxCols + ` FROM mailboxes WHERE tenant_id = ? AND restricted = FALSE AND (flag_sender = TRUE OR flag_reply = TRUE)
-	UNION
+	UNION ALL
 	SELECT ` + mailboxCols + ` FROM mailboxes WHERE flag_global = TRUE AND restricted = FALSE AND (flag_sender = TRUE OR flag_reply = TRUE)
-	UNION
+	UNION ALL
 	SELECT ` + prefixed("m.", mailboxCols) + ` FROM mailbox_grants g JOIN mailboxes m ON m.id = g.mailbox_id
 		WHERE g.user_id = ? AND g.valid_until IS NULL AND g.tenant_id = ? AND (m.tenant_id = ? OR m.flag_global = TRUE)
-	UNION
+	UNION ALL
 	SELECT ` + prefixed("m.", mailboxCols) + ` FROM group_members gm JOIN mailbox_grants g ON g.group_id = gm.group_id JOIN mailboxes m ON m.id = g.mailbox_id
 		WHERE gm.user_id = ? AND gm.tenant_id = ? AND g.valid_until IS NULL AND (m.tenant_id = ? OR m.flag_global = TRUE)`
 	rows, err := tx.query(ctx, q, tenantID, userID, tenantID, tenantID, userID, tenantID, tenantID)
