@@ -56,12 +56,12 @@ func TestCheckOutcomes(t *testing.T) {
 		{domain: "nullmx.example", outcome: OutcomeNoMX, germanText: seedText(seedNoMX, "nullmx.example"),
 			spf: SPFMissing, suggested: "v=spf1 mx include:_spf.postfach.example ~all", mx: MXNull, dkim: DKIMMissing, dmarc: DMARCMissing},
 		{domain: "nx.example", outcome: OutcomeUnreachable, germanText: seedText(seedUnreachable, "nx.example"),
-			spf: SPFNotChecked, mx: MXNotChecked, dkim: DKIMMissing, dmarc: DMARCNotChecked},
+			spf: SPFNotChecked, mx: MXNotChecked, dkim: DKIMNotChecked, dmarc: DMARCNotChecked},
 		{domain: "empty.example", outcome: OutcomeUnreachable, germanText: seedText(seedUnreachable, "empty.example"),
-			spf: SPFNotChecked, mx: MXNotChecked, dkim: DKIMMissing, dmarc: DMARCNotChecked},
+			spf: SPFNotChecked, mx: MXNotChecked, dkim: DKIMNotChecked, dmarc: DMARCNotChecked},
 		{domain: "servfail.example", outcome: OutcomeTemporaryFailure,
 			germanText: "Die Domain servfail.example konnte gerade nicht geprüft werden, weil die DNS-Abfrage fehlgeschlagen ist. Bitte versuchen Sie es später erneut.",
-			spf: SPFNotChecked, mx: MXNotChecked, dkim: DKIMMissing, dmarc: DMARCNotChecked},
+			spf:        SPFNotChecked, mx: MXNotChecked, dkim: DKIMNotChecked, dmarc: DMARCNotChecked},
 		{domain: "dkim-missing.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMMissing, dmarc: DMARCEnforced},
 		{domain: "dkim-mismatch.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMMismatch, dmarc: DMARCEnforced},
 		{domain: "dkim-invalid.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMInvalid, dmarc: DMARCEnforced},
@@ -70,9 +70,12 @@ func TestCheckOutcomes(t *testing.T) {
 		{domain: "dmarc-quarantine.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMMissing, dmarc: DMARCEnforced},
 		{domain: "dmarc-missing.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMOK, dmarc: DMARCMissing, dmarcPass: true},
 		{domain: "dmarc-invalid.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMOK, dmarc: DMARCInvalid},
+		// SERVFAIL on the DKIM and DMARC names only: those parts are
+		// temporary, the headline stays about SPF and MX.
+		{domain: "subfail.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMTemporary, dmarc: DMARCTemporary},
 		{domain: "sub.org.example", outcome: OutcomeOK, spf: SPFOK, evaluation: "pass", mx: MXOK, dkim: DKIMOK, dmarc: DMARCEnforced, dmarcPass: true},
 		{domain: "not a domain", outcome: OutcomeInvalidDomain, germanText: "„not a domain“ ist kein gültiger Domainname.",
-			spf: SPFNotChecked, mx: MXNotChecked, dmarc: DMARCNotChecked},
+			spf: SPFNotChecked, mx: MXNotChecked, dkim: DKIMNotChecked, dmarc: DMARCNotChecked},
 	}
 	for _, tc := range tests {
 		t.Run(tc.domain, func(t *testing.T) {
@@ -98,13 +101,11 @@ func TestCheckOutcomes(t *testing.T) {
 			if r.MX.Status != tc.mx {
 				t.Errorf("MX status = %q, want %q", r.MX.Status, tc.mx)
 			}
-			if tc.outcome != OutcomeInvalidDomain && tc.outcome != OutcomeUnreachable && tc.outcome != OutcomeTemporaryFailure {
-				if r.DKIM.Status != tc.dkim {
-					t.Errorf("DKIM status = %q, want %q (%+v)", r.DKIM.Status, tc.dkim, r.DKIM.Selectors)
-				}
-				if r.DMARC.WouldPass != tc.dmarcPass {
-					t.Errorf("DMARC would pass = %v, want %v", r.DMARC.WouldPass, tc.dmarcPass)
-				}
+			if r.DKIM.Status != tc.dkim {
+				t.Errorf("DKIM status = %q, want %q (%+v)", r.DKIM.Status, tc.dkim, r.DKIM.Selectors)
+			}
+			if r.DMARC.WouldPass != tc.dmarcPass {
+				t.Errorf("DMARC would pass = %v, want %v", r.DMARC.WouldPass, tc.dmarcPass)
 			}
 			if r.DMARC.Status != tc.dmarc {
 				t.Errorf("DMARC status = %q, want %q (%+v)", r.DMARC.Status, tc.dmarc, r.DMARC)

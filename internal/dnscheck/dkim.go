@@ -175,6 +175,7 @@ const (
 	DKIMRevoked     DKIMStatus = "revoked"   // p= is empty
 	DKIMTemporary   DKIMStatus = "temporary" // lookup failed on our side
 	DKIMNoSelectors DKIMStatus = "no_selectors"
+	DKIMNotChecked  DKIMStatus = "not_checked" // domain does not resolve
 )
 
 // DKIMSelectorResult is the check of one selector.

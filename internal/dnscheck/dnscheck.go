@@ -180,7 +180,7 @@ func (c *Checker) Check(ctx context.Context, domain string) Report {
 		report.Error = err.Error()
 		report.Findings = []Message{newMessage(MsgInvalidDomain, display)}
 		report.SPF.Status, report.MX.Status = SPFNotChecked, MXNotChecked
-		report.DMARC.Status = DMARCNotChecked
+		report.DKIM.Status, report.DMARC.Status = DKIMNotChecked, DMARCNotChecked
 		return report
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -213,7 +213,7 @@ func (c *Checker) Check(ctx context.Context, domain string) Report {
 	temporary := slices.Contains(states, lookupTemporary)
 	if !exists {
 		report.SPF.Status, report.MX.Status = SPFNotChecked, MXNotChecked
-		report.DMARC.Status = DMARCNotChecked
+		report.DKIM.Status, report.DMARC.Status = DKIMNotChecked, DMARCNotChecked
 		report.Outcome = OutcomeUnreachable
 		if temporary {
 			// One answer failed on our side: the domain may well exist.

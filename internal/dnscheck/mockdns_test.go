@@ -150,6 +150,10 @@ func testZones() map[string]mockdns.Zone {
 	add("org.example", func(z map[string]mockdns.Zone) {
 		z["_dmarc.org.example."] = mockdns.Zone{TXT: []string{"v=DMARC1; p=reject; sp=quarantine"}}
 	})
+	add("subfail.example", func(z map[string]mockdns.Zone) {
+		z["pf1._domainkey.subfail.example."] = mockdns.Zone{Err: errors.New("upstream broken")}
+		z["_dmarc.subfail.example."] = mockdns.Zone{Err: errors.New("upstream broken")}
+	})
 	add("sub.org.example", func(z map[string]mockdns.Zone) { delete(z, "_dmarc.sub.org.example.") })
 	return zones
 }
