@@ -78,6 +78,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 func (s *Server) buildHandler() http.Handler {
 	auth := &httpx.Auth{Core: s.Core, InsecureCookies: s.Config.InsecureCookies, Log: s.Log}
 	mux := http.NewServeMux()
+	// /livez answers without touching anything (process is up); /healthz also asks the database.
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.DB.SQL().PingContext(r.Context()); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	api.New(s.Core, s.Log).Register(mux)
 	web.New(web.Deps{Core: s.Core, Auth: auth, Text: s.Core.Text, Log: s.Log}).Register(mux)
 	var h http.Handler = mux
