@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -31,21 +30,15 @@ func scanDomainCheck(s interface{ Scan(...any) error }) (DomainCheck, error) {
 // EnsureDomainCheck makes sure a row exists for a tenant's domain; a new one is due at once.
 func (tx *Tx) EnsureDomainCheck(ctx context.Context, tenantID int64, domain string) error {
 	domain = strings.ToLower(strings.TrimSpace(domain))
-	var n int
-	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM domain_checks WHERE tenant_id = ? AND domain = ?`, tenantID, domain).Scan(&n); err != nil {
-		return fmt.Errorf("ensure domain check: %w", mapErr(err))
-	}
-	if n > 0 {
-		return nil
-	}
-	_, err := tx.exec(ctx, `INSERT INTO domain_checks (tenant_id, domain, next_check_at) VALUES (?, ?, 0)`, tenantID, domain)
-	if err != nil && !isConflict(err) {
+	// ON CONFLICT instead of catching the error: on PostgreSQL a failed statement aborts the
+	// caller's whole transaction.
+	_, err := tx.exec(ctx, `INSERT INTO domain_checks (tenant_id, domain, next_check_at) VALUES (?, ?, 0)
+		ON CONFLICT (tenant_id, domain) DO NOTHING`, tenantID, domain)
+	if err != nil {
 		return fmt.Errorf("ensure domain check: %w", err)
 	}
 	return nil
 }
-
-func isConflict(err error) bool { return errors.Is(err, ErrConflict) }
 
 // DomainCheck reads the stored check of a tenant's domain.
 func (tx *Tx) DomainCheck(ctx context.Context, tenantID int64, domain string) (DomainCheck, error) {
