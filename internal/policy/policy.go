@@ -212,6 +212,11 @@ func applyDuplicateRule(policy string, list []Option, byID map[int64]store.Mailb
 }
 
 func sortOptions(list []Option) {
+	// Lower-case each label once, not in every comparison: this runs on every compose page.
+	lower := make(map[string]string, len(list))
+	for _, o := range list {
+		lower[o.Key+"\x00"+o.Label] = strings.ToLower(o.Label)
+	}
 	slices.SortStableFunc(list, func(a, b Option) int {
 		if (a.Kind == store.KindSystem) != (b.Kind == store.KindSystem) {
 			if a.Kind == store.KindSystem {
@@ -219,7 +224,7 @@ func sortOptions(list []Option) {
 			}
 			return 1
 		}
-		return cmp.Or(cmp.Compare(strings.ToLower(a.Label), strings.ToLower(b.Label)), cmp.Compare(a.Key, b.Key))
+		return cmp.Or(cmp.Compare(lower[a.Key+"\x00"+a.Label], lower[b.Key+"\x00"+b.Label]), cmp.Compare(a.Key, b.Key))
 	})
 }
 
