@@ -40,6 +40,8 @@ Usage:
   postfach admin create-tenant --slug S --name N [--quota N]
   postfach admin create-user --tenant S --login L --name N --password P [--email E] [--role admin|user]
   postfach check-domain [--lang de|en] DOMAIN...
+  postfach backup --out FILE [--include-key]
+  postfach restore --in FILE        into an empty data directory or database
   postfach version
 
 Every flag can also be set as an environment variable: --data-dir is POSTFACH_DATA_DIR.
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdmin(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, args[1:], stdout, stderr)
 	case "check-domain":
 		return cmdCheckDomain(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -129,6 +135,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.ListenHTTP(); err != nil {
 		return err
 	}
+	srv.StartDomainChecks(ctx)
 	log.Info("postfach started", "version", version, "http", srv.HTTPAddr, "database", srv.DB.Dialect().String())
 	if demoInfo != nil {
 		printDemo(stdout, srv.HTTPAddr, *demoInfo)
