@@ -1,0 +1,156 @@
+package mailstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+
+	"postfach/internal/store"
+)
+
+// autoReplies records the out-of-office replies (H3) that a delivered message triggers, in
+// the delivery's transaction, as pending rows for the outbound queue.
+func autoReplies(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group []store.Mailbox, m store.Message) ([]int64, error) {
+	now := time.UnixMilli(tx.Now())
+	var ids []int64
+	for _, mb := range group {
+		if mb.Kind != store.KindHosted && mb.Kind != store.KindAccount {
+			continue
+		}
+		s, err := ParseSettings(mb.Settings)
+		if err != nil || !s.OutOfOffice.ActiveAt(now) {
+			continue
+		}
+		if why := AutoReplyBlocked(p.Header, d.EnvelopeFrom); why != "" {
+			continue
+		}
+		// RFC 3834 §2: answer only mail that names the mailbox as a recipient, so that
+		// Bcc'd bulk mail and list traffic without list headers stay unanswered.
+		if !addressedTo(mb.Address, p) {
+			continue
+		}
+		last, err := tx.LastAutoReply(ctx, mb.TenantID, mb.ID, d.EnvelopeFrom)
+		if err != nil {
+			return nil, fmt.Errorf("mailstore: %w", err)
+		}
+		if last != 0 && now.Sub(time.UnixMilli(last)) < s.OutOfOffice.Period() {
+			continue
+		}
+		raw, err := ComposeAutoReply(mb, s.OutOfOffice, p, d.EnvelopeFrom, d.Hostname, now)
+		if err != nil {
+			continue // an unencodable reply must not fail the delivery
+		}
+		msgID := m.ID
+		r, err := tx.RecordAutoReply(ctx, store.AutoReply{TenantID: mb.TenantID, MailboxID: mb.ID, InReplyToMessage: &msgID,
+			Recipient: d.EnvelopeFrom, Raw: raw})
+		if err != nil {
+			return nil, fmt.Errorf("mailstore: %w", err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
+func addressedTo(address string, p Parsed) bool {
+	address = store.NormalizeAddress(address)
+	for _, list := range [][]string{p.To, p.Cc} {
+		for _, a := range list {
+			if a == address {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AutoReplyBlocked says why RFC 3834 forbids an automatic reply to a message, or "" when a
+// reply is allowed.
+func AutoReplyBlocked(h mail.Header, envelopeFrom string) string {
+	// §2: never answer bounces (null reverse path) or mail daemons.
+	if strings.TrimSpace(envelopeFrom) == "" {
+		return "bounce (empty reverse path)"
+	}
+	local := strings.ToLower(envelopeFrom)
+	if at := strings.LastIndexByte(local, '@'); at >= 0 {
+		local = local[:at]
+	}
+	switch {
+	case local == "mailer-daemon" || local == "postmaster":
+		return "mail system sender"
+	case strings.HasPrefix(local, "owner-") || strings.HasSuffix(local, "-request") || strings.HasSuffix(local, "-owner"):
+		return "list administrative sender"
+	case strings.HasPrefix(local, "noreply") || strings.HasPrefix(local, "no-reply") || strings.HasPrefix(local, "donotreply"):
+		return "no-reply sender"
+	}
+	// §5: Auto-Submitted other than "no" marks automatic mail.
+	if v := h.Get("Auto-Submitted"); v != "" {
+		kw := strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
+		if i := strings.IndexAny(kw, " \t("); i >= 0 {
+			kw = kw[:i]
+		}
+		if kw != "no" {
+			return "auto-submitted"
+		}
+	}
+	// RFC 2369 / RFC 2919 list fields.
+	for _, k := range []string{"List-Id", "List-Unsubscribe", "List-Post", "List-Help", "List-Owner"} {
+		if h.Has(k) {
+			return "mailing list"
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	case "bulk", "junk", "list":
+		return "bulk precedence"
+	}
+	// Microsoft's suppression header, honoured by most responders.
+	if v := strings.ToLower(h.Get("X-Auto-Response-Suppress")); strings.Contains(v, "oof") || strings.Contains(v, "all") {
+		return "suppressed by sender"
+	}
+	return ""
+}
+
+// ComposeAutoReply builds the reply per RFC 3834 §3: From the mailbox, to the reverse path,
+// "Auto:" subject, In-Reply-To/References, Auto-Submitted: auto-replied.
+func ComposeAutoReply(mb store.Mailbox, o *OutOfOffice, p Parsed, to, hostname string, now time.Time) ([]byte, error) {
+	var h mail.Header
+	h.SetDate(now)
+	h.SetAddressList("From", []*mail.Address{{Name: mb.DisplayName, Address: mb.Address}})
+	h.SetAddressList("To", []*mail.Address{{Address: to}})
+	subject := o.Subject
+	if subject == "" {
+		subject = "Auto: " + p.Subject
+	}
+	h.SetSubject(cleanText(subject, 900))
+	h.SetMessageID(generateMessageID(hostname))
+	if p.MessageID != "" {
+		h.SetMsgIDList("In-Reply-To", []string{p.MessageID})
+		refs := append(append([]string{}, p.References...), p.MessageID)
+		if len(refs) > 20 {
+			refs = refs[len(refs)-20:]
+		}
+		h.SetMsgIDList("References", refs)
+	}
+	h.Set("Auto-Submitted", "auto-replied")
+	h.Set("X-Auto-Response-Suppress", "All")
+	h.Set("Precedence", "bulk")
+	h.Set("MIME-Version", "1.0")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	var buf bytes.Buffer
+	w, err := mail.CreateSingleInlineWriter(&buf, h)
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: auto reply: %w", err)
+	}
+	text := strings.ReplaceAll(strings.ReplaceAll(o.Text, "\r\n", "\n"), "\n", "\r\n")
+	if _, err := w.Write([]byte(text)); err != nil {
+		return nil, fmt.Errorf("mailstore: auto reply: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("mailstore: auto reply: %w", err)
+	}
+	return buf.Bytes(), nil
+}
