@@ -36,6 +36,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	servers   []*http.Server
+	closers   []func(context.Context) error // protocol servers, stopped before the database closes
+	smtpAddr  string                        // bound inbound SMTP address
 	wg        sync.WaitGroup
 }
 
@@ -122,10 +124,13 @@ func (s *Server) ListenHTTP() error {
 // Close stops the listeners, waits for requests in flight and closes the database.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
+	servers, closers := s.servers, s.closers
 	s.mu.Unlock()
 	for _, srv := range servers {
 		_ = srv.Shutdown(ctx)
+	}
+	for _, c := range closers {
+		_ = c(ctx)
 	}
 	s.wg.Wait()
 	return s.DB.Close()
