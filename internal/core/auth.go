@@ -208,7 +208,7 @@ func (s *Service) Session(ctx context.Context, token string) (Actor, error) {
 	}
 	now := s.Now()
 	hash := HashToken(token)
-	sess, err := s.DB.Read().SessionByHash(ctx, hash, now.UnixMilli())
+	sess, u, err := s.DB.SessionWithUser(ctx, hash, now.UnixMilli())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Actor{}, errNoSession
@@ -223,9 +223,8 @@ func (s *Service) Session(ctx context.Context, token string) (Actor, error) {
 			return Actor{}, errNoSession
 		}
 		a = Actor{Kind: ActorOperator, OperatorID: op.ID, Name: op.Login, Lang: op.Lang}
-	case sess.UserID != nil && sess.TenantID != nil:
-		u, err := s.DB.Read().User(ctx, *sess.TenantID, *sess.UserID)
-		if err != nil || !u.Active {
+	case sess.UserID != nil && u.ID != 0:
+		if !u.Active {
 			return Actor{}, errNoSession
 		}
 		a = actorForUser(u)

@@ -84,3 +84,24 @@ func (db *DB) TenantAndUser(ctx context.Context, tenantID, userID int64) (Tenant
 	}
 	return t, u, nil
 }
+
+// SessionWithUser resolves a live session and its user in one prepared query; every
+// authenticated request asks this. For operator sessions the user is empty.
+func (db *DB) SessionWithUser(ctx context.Context, hash string, now int64) (Session, User, error) {
+	q := `SELECT s.token_hash, s.tenant_id, s.user_id, s.operator_id, s.created_at, s.last_seen, s.expires_at, s.reauth_at,
+		COALESCE(u.id, 0), COALESCE(u.tenant_id, 0), COALESCE(u.login, ''), COALESCE(u.role, ''), COALESCE(u.lang, ''), COALESCE(u.active, FALSE)
+		FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
+		WHERE s.token_hash = ? AND s.expires_at > ?`
+	st, err := db.prepared(ctx, q)
+	if err != nil {
+		return Session{}, User{}, fmt.Errorf("session: %w", err)
+	}
+	var s Session
+	var u User
+	err = st.QueryRowContext(ctx, hash, now).Scan(&s.TokenHash, &s.TenantID, &s.UserID, &s.OperatorID, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt, &s.ReauthAt,
+		&u.ID, &u.TenantID, &u.Login, &u.Role, &u.Lang, &u.Active)
+	if err != nil {
+		return s, u, fmt.Errorf("session: %w", mapErr(err))
+	}
+	return s, u, nil
+}
