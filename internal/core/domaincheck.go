@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"postfach/internal/dnscheck"
@@ -219,7 +220,8 @@ func (s *Service) RunDomainChecks(ctx context.Context, run DomainCheckRun) (int,
 			if r.Outcome == dnscheck.OutcomeTemporaryFailure {
 				next = run.Retry
 			}
-			if err := tx.SaveDomainCheck(ctx, due[i].ID, string(r.Outcome), string(b), tx.Now()+next.Milliseconds()); err != nil {
+			err = tx.SaveDomainCheck(ctx, due[i].ID, string(r.Outcome), string(b), tx.Now()+next.Milliseconds())
+			if err != nil && !errors.Is(err, store.ErrNotFound) { // pruned meanwhile: nothing to store
 				return err
 			}
 		}
