@@ -242,7 +242,9 @@ func (p *page) IsAdmin() bool {
 }
 
 // IsTenantUser reports whether the actor is a user (or admin) of a tenant, who can compose.
-func (p *page) IsTenantUser() bool { return p.Actor != nil && !p.Actor.IsOperator() && p.Actor.UserID != 0 }
+func (p *page) IsTenantUser() bool {
+	return p.Actor != nil && !p.Actor.IsOperator() && p.Actor.UserID != 0
+}
 
 func (p *page) allowed(rl role) bool {
 	switch rl {
