@@ -69,12 +69,12 @@ type ConnTestNetwork struct {
 
 // TestAccountConnection tests the stored (or submitted) settings of an account.
 func (s *Service) TestAccountConnection(ctx context.Context, a Actor, id int64, in ConnTestInput) (ConnTestResult, error) {
-	return s.testConnection(ctx, a, &id, in, ConnTestNetwork{})
+	return s.testConnection(ctx, a, &id, in, s.ConnTest)
 }
 
 // TestConnection tests settings that are not saved yet (the form of a new account).
 func (s *Service) TestConnection(ctx context.Context, a Actor, in ConnTestInput) (ConnTestResult, error) {
-	return s.testConnection(ctx, a, nil, in, ConnTestNetwork{})
+	return s.testConnection(ctx, a, nil, in, s.ConnTest)
 }
 
 // TestConnectionOn is TestAccountConnection (id non-nil) or TestConnection with an explicit

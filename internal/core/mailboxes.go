@@ -270,8 +270,13 @@ func (s *Service) DeleteMailbox(ctx context.Context, a Actor, id int64) error {
 		if err != nil {
 			return err
 		}
-		if m.Kind == store.KindSystem {
+		switch m.Kind {
+		case store.KindSystem:
 			return &Error{Status: http.StatusConflict, Key: "error.system_mailbox_fixed"}
+		case store.KindAccount, store.KindHosted:
+			// Accounts and hosted mailboxes hold mail: they are deleted through their own
+			// pages, which confirm twice and keep journal-filed messages (A6, C7).
+			return &Error{Status: http.StatusConflict, Key: "error.delete_elsewhere"}
 		}
 		if err := tx.DeleteMailbox(ctx, tid, id); err != nil {
 			return err

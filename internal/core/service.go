@@ -25,6 +25,9 @@ type Service struct {
 	InboundDomain string
 	// SessionTTL is how long a web login lasts without activity.
 	SessionTTL time.Duration
+	// ConnTest is what connection tests to user-supplied hosts may reach: the zero value
+	// refuses every non-public address; the operator's --allow-private ranges go here.
+	ConnTest ConnTestNetwork
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 

@@ -18,6 +18,7 @@ import (
 	"postfach/internal/core"
 	"postfach/internal/httpx"
 	"postfach/internal/i18n"
+	"postfach/internal/netguard"
 	"postfach/internal/secrets"
 	"postfach/internal/store"
 	"postfach/internal/web"
@@ -72,6 +73,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	svc := core.New(db, box, text, log)
 	svc.InboundDomain = cfg.InboundDomain
 	svc.SessionTTL = cfg.SessionTTL
+	svc.ConnTest = core.ConnTestNetwork{Policy: netguard.Policy{AllowedPrefixes: cfg.AllowPrivatePrefixes}}
 	s := &Server{Config: cfg, DB: db, Core: svc, Log: log}
 	s.Handler = s.buildHandler()
 	return s, nil
