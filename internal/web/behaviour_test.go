@@ -197,3 +197,24 @@ func TestLanguageSwitchSetsCookieAndProfile(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestPreviewShowsSanitisedHTML(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("demo", "brenner")
+	res := c.post("/kommunikation", url.Values{"sender": {"system"}, "to": {"kunde@example.com"},
+		"body_html": {`<p onclick="x()">Hallo <b>Welt</b><script>alert(1)</script></p>`}})
+	if res.status != http.StatusOK || !strings.Contains(res.body, "<p>Hallo <b>Welt</b></p>") {
+		t.Fatalf("preview: %d\n%s", res.status, res.body)
+	}
+	if strings.Contains(res.body, "alert(1)") || strings.Contains(res.body, "onclick") {
+		t.Error("script survived into the preview")
+	}
+	if !strings.Contains(res.body, "Barbara Renner<br>celanio GmbH") {
+		t.Error("signature with real data missing from the preview")
+	}
+	sig := c.post("/signaturen", url.Values{"action": {"preview"}, "body_html": {`<p>@Name@, @Telefon@<img src=x onerror=alert(2)></p>`}})
+	_, preview, _ := strings.Cut(sig.body, `id="signature-preview"`)
+	if !strings.Contains(preview, "Barbara Renner, +49 30 1234567") || strings.Contains(preview, "onerror") {
+		t.Errorf("signature preview:\n%s", sig.body)
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -36,8 +37,9 @@ type composePreview struct {
 	To, Cc, Bcc    []string
 	Subject        string
 	Text           string
-	HTML           string // sanitised; shown in a sandboxed frame
+	HTML           template.HTML // sanitised by the signature policy; the CSP forbids script anyway
 	Signature      signature.Rendered
+	SignatureHTML  template.HTML // sanitised by core
 	TransportLabel string
 }
 
@@ -173,9 +175,11 @@ func (u *UI) composeSubmit(w http.ResponseWriter, r *http.Request, p *page) {
 		p.Error = p.T("web.form.has_errors")
 		status = http.StatusUnprocessableEntity
 	} else {
-		pv.HTML = signature.Policy().Sanitize(f.Get("body_html"))
+		// Sanitised HTML is shown as HTML: the user sees what the recipient will see.
+		pv.HTML = template.HTML(signature.Policy().Sanitize(f.Get("body_html")))
 		if sig, err := u.d.Core.SignaturePreview(r.Context(), *p.Actor, p.Actor.UserID, nil); err == nil {
 			pv.Signature = sig
+			pv.SignatureHTML = template.HTML(sig.HTML) // core renders signatures through the same sanitiser
 		}
 		d.Preview = pv
 	}

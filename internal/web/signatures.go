@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"sort"
@@ -13,7 +14,8 @@ import (
 
 // Signaturen (C8): the general signature and per-user ones, an HTML editor with the list of
 // placeholders, and the Vorschau with the real data of a user. The preview shows the HTML the
-// core sanitised, inside a sandboxed frame, so even a sanitiser gap could not run script here.
+// core sanitised; the Content-Security-Policy forbids inline script and style as well, so even a
+// sanitiser gap could not run script here.
 func (u *UI) signatureRoutes(h func(string, role, handlerFunc)) {
 	h("GET /signaturen", roleTenant, u.signaturePage)
 	h("POST /signaturen", roleTenant, u.signatureSubmit)
@@ -24,6 +26,7 @@ type signatureData struct {
 	Target       string       // "" for the general signature, else a user id
 	Placeholders []string
 	Preview      *signature.Rendered
+	PreviewHTML  template.HTML // core's sanitised rendering
 	PreviewUser  string
 	HasGeneral   bool
 }
@@ -126,6 +129,7 @@ func (u *UI) signatureSubmit(w http.ResponseWriter, r *http.Request, p *page) {
 			status = p.setErr(err)
 		} else {
 			d.Preview = &rendered
+			d.PreviewHTML = template.HTML(rendered.HTML)
 		}
 	} else {
 		in := core.SignatureInput{BodyHTML: body}
