@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -100,13 +101,7 @@ func (a *API) table() []Route {
 				}
 				return s.UpdateTenant(r.Context(), a, id, in)
 			}),
-		rt("DELETE", "/api/v1/tenants/{tenant}", "tenants", "Delete a tenant and all its data (operator)", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "tenant")
-			if err != nil {
-				return err
-			}
-			return s.DeleteTenant(r.Context(), a, id)
-		})),
+		rt("DELETE", "/api/v1/tenants/{tenant}", "tenants", "Delete a tenant and all its data (operator)", 204, nil, nil, delByID("tenant", s.DeleteTenant)),
 		rt("PATCH", "/api/v1/tenants/{tenant}/mailboxes/{id}", "tenants", "Change a tenant's mailbox as operator (e.g. the Global flag)", 200, core.MailboxInput{}, store.Mailbox{},
 			func(r *http.Request, a core.Actor) (any, error) {
 				id, err := pathID(r, "id")
@@ -134,13 +129,7 @@ func (a *API) table() []Route {
 		rt("PATCH", "/api/v1/users/{id}", "users", "Change a user", 200, core.UserInput{}, store.User{}, idBody("id", func(r *http.Request, a core.Actor, id int64, in core.UserInput) (store.User, error) {
 			return s.UpdateUser(r.Context(), a, id, in)
 		})),
-		rt("DELETE", "/api/v1/users/{id}", "users", "Delete a user", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			return s.DeleteUser(r.Context(), a, id)
-		})),
+		rt("DELETE", "/api/v1/users/{id}", "users", "Delete a user", 204, nil, nil, delByID("id", s.DeleteUser)),
 		rt("GET", "/api/v1/users/{id}/sender-options", "policy", "Sender (Absenderadresse) and reply-to (Antwortadresse) options of a user", 200, nil, policy.Options{},
 			get(withID("id", func(r *http.Request, a core.Actor, id int64) (policy.Options, error) {
 				return s.SenderOptions(r.Context(), a, id)
@@ -200,35 +189,9 @@ func (a *API) table() []Route {
 		rt("PATCH", "/api/v1/groups/{id}", "groups", "Rename a group or set its members", 200, core.GroupInput{}, store.Group{}, idBody("id", func(r *http.Request, a core.Actor, id int64, in core.GroupInput) (store.Group, error) {
 			return s.UpdateGroup(r.Context(), a, id, in)
 		})),
-		rt("DELETE", "/api/v1/groups/{id}", "groups", "Delete a group", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			return s.DeleteGroup(r.Context(), a, id)
-		})),
-		rt("PUT", "/api/v1/groups/{id}/members/{user}", "groups", "Add a user to a group", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			uid, err := pathID(r, "user")
-			if err != nil {
-				return err
-			}
-			return s.AddGroupMember(r.Context(), a, id, uid)
-		})),
-		rt("DELETE", "/api/v1/groups/{id}/members/{user}", "groups", "Remove a user from a group", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			uid, err := pathID(r, "user")
-			if err != nil {
-				return err
-			}
-			return s.RemoveGroupMember(r.Context(), a, id, uid)
-		})),
+		rt("DELETE", "/api/v1/groups/{id}", "groups", "Delete a group", 204, nil, nil, delByID("id", s.DeleteGroup)),
+		rt("PUT", "/api/v1/groups/{id}/members/{user}", "groups", "Add a user to a group", 204, nil, nil, delByIDs("id", "user", s.AddGroupMember)),
+		rt("DELETE", "/api/v1/groups/{id}/members/{user}", "groups", "Remove a user from a group", 204, nil, nil, delByIDs("id", "user", s.RemoveGroupMember)),
 
 		// Mailboxes
 		rt("GET", "/api/v1/mailboxes", "mailboxes", "List the tenant's mailboxes, the global ones and the quota", 200, nil, core.MailboxList{},
@@ -245,13 +208,7 @@ func (a *API) table() []Route {
 			idBody("id", func(r *http.Request, a core.Actor, id int64, in core.MailboxInput) (store.Mailbox, error) {
 				return s.UpdateMailbox(r.Context(), a, id, in)
 			})),
-		rt("DELETE", "/api/v1/mailboxes/{id}", "mailboxes", "Delete an additional mailbox", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			return s.DeleteMailbox(r.Context(), a, id)
-		})),
+		rt("DELETE", "/api/v1/mailboxes/{id}", "mailboxes", "Delete an additional mailbox", 204, nil, nil, delByID("id", s.DeleteMailbox)),
 		rt("GET", "/api/v1/mailboxes/{id}/grants", "mailboxes", "Who may use the mailbox (Benutzerrechte), now and before", 200, nil, core.GrantList{},
 			get(withID("id", func(r *http.Request, a core.Actor, id int64) (core.GrantList, error) {
 				return s.Grants(r.Context(), a, id)
@@ -260,17 +217,7 @@ func (a *API) table() []Route {
 			idBody("id", func(r *http.Request, a core.Actor, id int64, in core.GrantInput) (store.Grant, error) {
 				return s.AddGrant(r.Context(), a, id, in)
 			})),
-		rt("DELETE", "/api/v1/mailboxes/{id}/grants/{grant}", "mailboxes", "End a grant (its history stays)", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			gid, err := pathID(r, "grant")
-			if err != nil {
-				return err
-			}
-			return s.EndGrant(r.Context(), a, id, gid)
-		})),
+		rt("DELETE", "/api/v1/mailboxes/{id}/grants/{grant}", "mailboxes", "End a grant (its history stays)", 204, nil, nil, delByIDs("id", "grant", s.EndGrant)),
 
 		// Templates
 		rt("GET", "/api/v1/templates", "templates", "List templates (Vorlagen)", 200, nil, []store.Template{}, get(func(r *http.Request, a core.Actor) ([]store.Template, error) {
@@ -287,13 +234,7 @@ func (a *API) table() []Route {
 			idBody("id", func(r *http.Request, a core.Actor, id int64, in core.TemplateInput) (store.Template, error) {
 				return s.UpdateTemplate(r.Context(), a, id, in)
 			})),
-		rt("DELETE", "/api/v1/templates/{id}", "templates", "Delete a template", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			return s.DeleteTemplate(r.Context(), a, id)
-		})),
+		rt("DELETE", "/api/v1/templates/{id}", "templates", "Delete a template", 204, nil, nil, delByID("id", s.DeleteTemplate)),
 
 		// Signatures
 		rt("GET", "/api/v1/signatures", "signatures", "List signatures (general and per user)", 200, nil, []store.Signature{},
@@ -322,13 +263,7 @@ func (a *API) table() []Route {
 			idBody("id", func(r *http.Request, a core.Actor, id int64, in core.ContactInput) (store.Contact, error) {
 				return s.UpdateContact(r.Context(), a, id, in)
 			})),
-		rt("DELETE", "/api/v1/contacts/{id}", "contacts", "Delete a contact", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			return s.DeleteContact(r.Context(), a, id)
-		})),
+		rt("DELETE", "/api/v1/contacts/{id}", "contacts", "Delete a contact", 204, nil, nil, delByID("id", s.DeleteContact)),
 
 		// API tokens and audit
 		rt("GET", "/api/v1/api-tokens", "admin", "List API tokens (never the secrets)", 200, nil, []store.APIToken{},
@@ -337,13 +272,7 @@ func (a *API) table() []Route {
 			h(func(r *http.Request, a core.Actor, in TokenInput) (core.APITokenCreated, error) {
 				return s.CreateAPIToken(r.Context(), a, in.Name)
 			})),
-		rt("DELETE", "/api/v1/api-tokens/{id}", "admin", "Revoke an API token", 204, nil, nil, del(func(r *http.Request, a core.Actor) error {
-			id, err := pathID(r, "id")
-			if err != nil {
-				return err
-			}
-			return s.DeleteAPIToken(r.Context(), a, id)
-		})),
+		rt("DELETE", "/api/v1/api-tokens/{id}", "admin", "Revoke an API token", 204, nil, nil, delByID("id", s.DeleteAPIToken)),
 		{Method: "GET", Path: "/api/v1/audit", Tag: "admin", Summary: "The tenant's audit log, newest first", Status: 200, Query: []string{"action", "actor", "limit"},
 			Out: []store.AuditEntry{}, handle: get(func(r *http.Request, a core.Actor) ([]store.AuditEntry, error) {
 				q := r.URL.Query()
@@ -355,6 +284,32 @@ func (a *API) table() []Route {
 	routes = append(routes, a.accountsRoutes()...)
 	routes = append(routes, a.sendRoutes()...)
 	return routes
+}
+
+// delByID is a handler for DELETE-like routes that take one id and answer 204.
+func delByID(name string, fn func(ctx context.Context, a core.Actor, id int64) error) func(*http.Request, core.Actor) (any, error) {
+	return del(func(r *http.Request, a core.Actor) error {
+		id, err := pathID(r, name)
+		if err != nil {
+			return err
+		}
+		return fn(r.Context(), a, id)
+	})
+}
+
+// delByIDs is delByID for routes with a parent and a child id.
+func delByIDs(parent, child string, fn func(ctx context.Context, a core.Actor, parentID, childID int64) error) func(*http.Request, core.Actor) (any, error) {
+	return del(func(r *http.Request, a core.Actor) error {
+		p, err := pathID(r, parent)
+		if err != nil {
+			return err
+		}
+		c, err := pathID(r, child)
+		if err != nil {
+			return err
+		}
+		return fn(r.Context(), a, p, c)
+	})
 }
 
 func idBody[In any, Out any](name string, fn func(r *http.Request, a core.Actor, id int64, in In) (Out, error)) func(*http.Request, core.Actor) (any, error) {

@@ -73,3 +73,11 @@ func tenantOf(a Actor) (int64, error) {
 	}
 	return a.TenantID, nil
 }
+
+// adminTenant is the tenant a tenant admin (or the operator inside a tenant) works in.
+func adminTenant(a Actor) (int64, error) {
+	if err := requireAdmin(a); err != nil {
+		return 0, err
+	}
+	return tenantOf(a)
+}

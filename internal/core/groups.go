@@ -14,10 +14,7 @@ type GroupInput struct {
 
 // CreateGroup adds a group, optionally with members.
 func (s *Service) CreateGroup(ctx context.Context, a Actor, in GroupInput) (store.Group, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Group{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Group{}, err
 	}
@@ -50,10 +47,7 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, in GroupInput) (stor
 
 // UpdateGroup renames a group and, when MemberIDs is given, sets its members.
 func (s *Service) UpdateGroup(ctx context.Context, a Actor, id int64, in GroupInput) (store.Group, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Group{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Group{}, err
 	}
@@ -113,10 +107,7 @@ func joinIDs(ids []int64) string {
 
 // AddGroupMember puts a user into a group: from then on the user sees the group's mailboxes.
 func (s *Service) AddGroupMember(ctx context.Context, a Actor, groupID, userID int64) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return err
 	}
@@ -136,10 +127,7 @@ func (s *Service) AddGroupMember(ctx context.Context, a Actor, groupID, userID i
 
 // RemoveGroupMember takes a user out of a group.
 func (s *Service) RemoveGroupMember(ctx context.Context, a Actor, groupID, userID int64) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return err
 	}
@@ -153,10 +141,7 @@ func (s *Service) RemoveGroupMember(ctx context.Context, a Actor, groupID, userI
 
 // Group reads a group.
 func (s *Service) Group(ctx context.Context, a Actor, id int64) (store.Group, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Group{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Group{}, err
 	}
@@ -166,10 +151,7 @@ func (s *Service) Group(ctx context.Context, a Actor, id int64) (store.Group, er
 
 // Groups lists the groups.
 func (s *Service) Groups(ctx context.Context, a Actor) ([]store.Group, error) {
-	if err := requireAdmin(a); err != nil {
-		return nil, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +164,7 @@ func (s *Service) Groups(ctx context.Context, a Actor) ([]store.Group, error) {
 
 // DeleteGroup removes a group; its grants end with it.
 func (s *Service) DeleteGroup(ctx context.Context, a Actor, id int64) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return err
 	}

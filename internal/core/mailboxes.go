@@ -105,10 +105,7 @@ func (s *Service) applyMailbox(v *validator, a Actor, m *store.Mailbox, in Mailb
 
 // CreateMailbox adds an additional mailbox, within the tenant's quota (M4, M5).
 func (s *Service) CreateMailbox(ctx context.Context, a Actor, in MailboxInput) (store.Mailbox, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Mailbox{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -150,10 +147,7 @@ func mailboxSummary(m store.Mailbox) string {
 
 // UpdateMailbox changes a mailbox of the actor's tenant.
 func (s *Service) UpdateMailbox(ctx context.Context, a Actor, id int64, in MailboxInput) (store.Mailbox, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Mailbox{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -197,10 +191,7 @@ func (s *Service) UpdateMailbox(ctx context.Context, a Actor, id int64, in Mailb
 
 // Mailbox reads a mailbox of the actor's tenant, or a global one.
 func (s *Service) Mailbox(ctx context.Context, a Actor, id int64) (store.Mailbox, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Mailbox{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -219,10 +210,7 @@ type MailboxList struct {
 
 // Mailboxes lists the tenant's mailboxes.
 func (s *Service) Mailboxes(ctx context.Context, a Actor) (MailboxList, error) {
-	if err := requireAdmin(a); err != nil {
-		return MailboxList{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return MailboxList{}, err
 	}
@@ -258,10 +246,7 @@ func (s *Service) Mailboxes(ctx context.Context, a Actor) (MailboxList, error) {
 
 // DeleteMailbox removes an additional mailbox.
 func (s *Service) DeleteMailbox(ctx context.Context, a Actor, id int64) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return err
 	}
@@ -304,10 +289,7 @@ type GrantList struct {
 
 // Grants lists who may use a mailbox, now and before.
 func (s *Service) Grants(ctx context.Context, a Actor, mailboxID int64) (GrantList, error) {
-	if err := requireAdmin(a); err != nil {
-		return GrantList{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return GrantList{}, err
 	}
@@ -335,10 +317,7 @@ func (s *Service) Grants(ctx context.Context, a Actor, mailboxID int64) (GrantLi
 // AddGrant lets a user or group of the actor's tenant use a mailbox (own or global).
 // The user sees the mailbox in the dropdown as soon as this returns.
 func (s *Service) AddGrant(ctx context.Context, a Actor, mailboxID int64, in GrantInput) (store.Grant, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Grant{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Grant{}, err
 	}
@@ -374,10 +353,7 @@ func (s *Service) AddGrant(ctx context.Context, a Actor, mailboxID int64, in Gra
 
 // EndGrant revokes a grant; its history stays.
 func (s *Service) EndGrant(ctx context.Context, a Actor, mailboxID, grantID int64) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return err
 	}

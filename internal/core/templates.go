@@ -76,10 +76,7 @@ func parseMailboxKey(key string) (int64, bool) {
 
 // CreateTemplate adds a template.
 func (s *Service) CreateTemplate(ctx context.Context, a Actor, in TemplateInput) (store.Template, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Template{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Template{}, err
 	}
@@ -104,10 +101,7 @@ func (s *Service) CreateTemplate(ctx context.Context, a Actor, in TemplateInput)
 
 // UpdateTemplate changes a template.
 func (s *Service) UpdateTemplate(ctx context.Context, a Actor, id int64, in TemplateInput) (store.Template, error) {
-	if err := requireAdmin(a); err != nil {
-		return store.Template{}, err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return store.Template{}, err
 	}
@@ -159,10 +153,7 @@ func (s *Service) Templates(ctx context.Context, a Actor) ([]store.Template, err
 
 // DeleteTemplate removes a template.
 func (s *Service) DeleteTemplate(ctx context.Context, a Actor, id int64) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	tid, err := tenantOf(a)
+	tid, err := adminTenant(a)
 	if err != nil {
 		return err
 	}

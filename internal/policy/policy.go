@@ -121,7 +121,7 @@ func mailboxOption(m store.Mailbox, user store.User) Option {
 }
 
 // Compute applies the rules to loaded data. usable must hold the mailboxes that pass the
-// grant check (store.UsableMailboxes); Compute needs no database and is what the table
+// grant check (store.DB.SenderCandidates); Compute needs no database and is what the table
 // tests exercise.
 func Compute(tenant store.Tenant, user store.User, usable []store.Mailbox) Options {
 	var senders, replies []Option
@@ -311,7 +311,7 @@ func (e *Engine) Explain(ctx context.Context, tenantID, userID int64, address st
 		// a refusal must not reveal other tenants' data.
 		return deny("policy.not_a_mailbox")
 	}
-	usable, err := tx.UsableMailboxes(ctx, tenantID, userID)
+	usable, err := e.DB.SenderCandidates(ctx, tenantID, userID)
 	if err != nil {
 		return Decision{}, fmt.Errorf("policy: %w", err)
 	}

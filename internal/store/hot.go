@@ -32,9 +32,13 @@ func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// SenderCandidates is UsableMailboxes for the policy engine's hot path: the same four
-// indexed parts, only the columns the policy needs (no settings, no secrets), and a
-// prepared statement. Duplicates (a mailbox granted twice) are removed by the caller.
+// SenderCandidates returns the mailboxes a user could use by grants and flags: the tenant's
+// own and global mailboxes with the Absender or Antwort flag that are unrestricted or granted
+// to the user directly or through one of their groups. Inactive ones are included so the
+// policy engine can explain why they are not offered. Four indexed parts instead of one
+// OR-heavy query, so a tenant with thousands of restricted mailboxes is never scanned in
+// full; only the columns the policy needs (no settings, no secrets); a prepared statement.
+// A mailbox granted twice appears twice: the caller removes duplicates.
 func (db *DB) SenderCandidates(ctx context.Context, tenantID, userID int64) ([]Mailbox, error) {
 	const cols = `id, tenant_id, kind, address, display_name, flag_reply, flag_sender, flag_global, with_auth, restricted, active, smtp_host`
 	q := `SELECT ` + cols + ` FROM mailboxes WHERE tenant_id = ? AND restricted = FALSE AND (flag_sender = TRUE OR flag_reply = TRUE)

@@ -183,29 +183,6 @@ func (tx *Tx) DeleteMailbox(ctx context.Context, tenantID, id int64) error {
 	return affected(res, err, "delete mailbox")
 }
 
-// UsableMailboxes returns the mailboxes a user could use by grants and flags: the tenant's own
-// and global mailboxes with the Absender or Antwort flag that are unrestricted or granted to
-// the user directly or through one of their groups. Inactive ones are included so that the
-// policy engine can explain why they are not offered. Four indexed queries instead of one
-// OR-heavy one: each uses its own index, and a tenant with thousands of restricted mailboxes
-// is never scanned in full.
-func (tx *Tx) UsableMailboxes(ctx context.Context, tenantID, userID int64) ([]Mailbox, error) {
-	q := `SELECT ` + mailboxCols + ` FROM mailboxes WHERE tenant_id = ? AND restricted = FALSE AND (flag_sender = TRUE OR flag_reply = TRUE)
-	UNION ALL
-	SELECT ` + mailboxCols + ` FROM mailboxes WHERE flag_global = TRUE AND restricted = FALSE AND (flag_sender = TRUE OR flag_reply = TRUE)
-	UNION ALL
-	SELECT ` + prefixed("m.", mailboxCols) + ` FROM mailbox_grants g JOIN mailboxes m ON m.id = g.mailbox_id
-		WHERE g.user_id = ? AND g.valid_until IS NULL AND g.tenant_id = ? AND (m.tenant_id = ? OR m.flag_global = TRUE)
-	UNION ALL
-	SELECT ` + prefixed("m.", mailboxCols) + ` FROM group_members gm JOIN mailbox_grants g ON g.group_id = gm.group_id JOIN mailboxes m ON m.id = g.mailbox_id
-		WHERE gm.user_id = ? AND gm.tenant_id = ? AND g.valid_until IS NULL AND (m.tenant_id = ? OR m.flag_global = TRUE)`
-	rows, err := tx.query(ctx, q, tenantID, userID, tenantID, tenantID, userID, tenantID, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("usable mailboxes: %w", err)
-	}
-	return collect(rows, scanMailbox)
-}
-
 func prefixed(prefix, cols string) string {
 	parts := strings.Split(cols, ",")
 	for i, p := range parts {

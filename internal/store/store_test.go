@@ -88,7 +88,7 @@ func TestEntitiesRoundTripAndTenantScope(t *testing.T) {
 	if err != nil || u.Profile["phone"] != "1" {
 		t.Fatalf("user %+v %v", u, err)
 	}
-	usable, err := tx.UsableMailboxes(ctx, a.ID, alice.ID)
+	usable, err := db.SenderCandidates(ctx, a.ID, alice.ID)
 	if err != nil || len(usable) != 1 {
 		t.Fatalf("usable %v %v", usable, err)
 	}
