@@ -158,7 +158,7 @@ func (s *Service) UpdateMailbox(ctx context.Context, a Actor, id int64, in Mailb
 			return err
 		}
 		var v validator
-		if m.Kind == store.KindSystem && (in.Address != nil || in.Active != nil && !*in.Active) {
+		if m.Kind == store.KindSystem && (in.Address != nil && store.NormalizeAddress(*in.Address) != m.Address || in.Active != nil && !*in.Active) {
 			v.add(invalid("address", "error.system_mailbox_fixed", nil))
 		}
 		pw := s.applyMailbox(&v, a, &m, in, false)
