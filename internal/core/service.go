@@ -28,6 +28,8 @@ type Service struct {
 	// ConnTest is what connection tests to user-supplied hosts may reach: the zero value
 	// refuses every non-public address; the operator's --allow-private ranges go here.
 	ConnTest ConnTestNetwork
+	// Hosting holds what hosted mailboxes need from the running server (hosted.go).
+	Hosting HostingDeps
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
