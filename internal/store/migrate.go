@@ -21,6 +21,7 @@ var migrations = []migration{
 	{3, "inbound aliases", schemaAliases},
 	{4, "inbound mail", schemaInbound},
 	{5, "accounts", schemaAccounts},
+	{6, "outbound", schemaOutbound},
 	{7, "hosted mailboxes", schemaHosted},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
 	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
