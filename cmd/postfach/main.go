@@ -138,6 +138,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.ListenSMTP(); err != nil {
 		return err
 	}
+	if err := srv.ListenMail(); err != nil {
+		return err
+	}
 	srv.StartDomainChecks(ctx)
 	log.Info("postfach started", "version", version, "http", srv.HTTPAddr, "database", srv.DB.Dialect().String())
 	if demoInfo != nil {

@@ -276,9 +276,8 @@ func (sess *session) Status(name string, options *imap.StatusOptions) (*imap.Sta
 	return sess.status(f, options)
 }
 
-// syncNew gives UIDs to mail of the mailbox that has none yet: received mail goes to
-// INBOX, mail sent from the mailbox to Sent. The INBOX row is locked first (an UPDATE that
-// changes nothing), so two sessions never assign the same message twice.
+// syncNew gives UIDs to mail of the mailbox that has none yet (store.AssignNewIMAPEntries),
+// after a cheap read-only probe so that the common case writes nothing.
 func (sess *session) syncNew() error {
 	mb := sess.p.Mailbox
 	db := sess.srv.db()
@@ -288,43 +287,9 @@ func (sess *session) syncNew() error {
 	}
 	changed := false
 	err = db.InTx(sess.ctx, func(tx *store.Tx) error {
-		inbox, err := tx.IMAPFolderByName(sess.ctx, mb.ID, "INBOX")
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(sess.ctx, `UPDATE imap_folders SET uid_next = uid_next WHERE id = ?`, inbox.ID); err != nil {
-			return err
-		}
-		sent, err := tx.IMAPFolderByName(sess.ctx, mb.ID, "Sent")
-		if err != nil {
-			return err
-		}
-		for {
-			msgs, err := tx.UnassignedMessages(sess.ctx, mb.TenantID, mb.ID, 500)
-			if err != nil || len(msgs) == 0 {
-				return err
-			}
-			var in, out []store.NewIMAPEntry
-			for _, m := range msgs {
-				e := store.NewIMAPEntry{MessageID: m.ID, InternalDate: m.CreatedAt, Size: m.Size}
-				if m.Direction == store.DirectionOut {
-					e.Flags = `\Seen`
-					out = append(out, e)
-				} else {
-					in = append(in, e)
-				}
-			}
-			if _, err := tx.AddIMAPEntries(sess.ctx, inbox, in); err != nil {
-				return err
-			}
-			if _, err := tx.AddIMAPEntries(sess.ctx, sent, out); err != nil {
-				return err
-			}
-			changed = true
-			if len(msgs) < 500 {
-				return nil
-			}
-		}
+		var err error
+		changed, err = tx.AssignNewIMAPEntries(sess.ctx, mb)
+		return err
 	})
 	if err == nil && changed {
 		sess.srv.cfg.Hub.Publish(sess.ctx, mailhub.KindChanged, mb.ID)

@@ -39,6 +39,7 @@ type Server struct {
 	servers   []*http.Server
 	closers   []func(context.Context) error // protocol servers, stopped before the database closes
 	smtpAddr  string                        // bound inbound SMTP address
+	mailAddrs MailAddrs                     // bound IMAP, POP3 and submission addresses (mailservers.go)
 	wg        sync.WaitGroup
 }
 

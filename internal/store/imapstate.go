@@ -267,3 +267,48 @@ func (tx *Tx) MessageRawByID(ctx context.Context, tenantID, id int64) ([]byte, e
 	}
 	return raw, nil
 }
+
+// AssignNewIMAPEntries gives UIDs to a hosted mailbox's mail that has none yet: received
+// mail goes to INBOX, mail sent from the mailbox to Sent (seen). The INBOX row is locked
+// first (an UPDATE that changes nothing), so that two sessions on any instances never
+// assign one message twice. It reports whether anything was assigned.
+func (tx *Tx) AssignNewIMAPEntries(ctx context.Context, mb Mailbox) (bool, error) {
+	inbox, err := tx.IMAPFolderByName(ctx, mb.ID, "INBOX")
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.exec(ctx, `UPDATE imap_folders SET uid_next = uid_next WHERE id = ?`, inbox.ID); err != nil {
+		return false, fmt.Errorf("lock inbox: %w", err)
+	}
+	sent, err := tx.IMAPFolderByName(ctx, mb.ID, "Sent")
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for {
+		msgs, err := tx.UnassignedMessages(ctx, mb.TenantID, mb.ID, 500)
+		if err != nil || len(msgs) == 0 {
+			return changed, err
+		}
+		var in, out []NewIMAPEntry
+		for _, m := range msgs {
+			e := NewIMAPEntry{MessageID: m.ID, InternalDate: m.CreatedAt, Size: m.Size}
+			if m.Direction == DirectionOut {
+				e.Flags = `\Seen`
+				out = append(out, e)
+			} else {
+				in = append(in, e)
+			}
+		}
+		if _, err := tx.AddIMAPEntries(ctx, inbox, in); err != nil {
+			return changed, err
+		}
+		if _, err := tx.AddIMAPEntries(ctx, sent, out); err != nil {
+			return changed, err
+		}
+		changed = true
+		if len(msgs) < 500 {
+			return changed, nil
+		}
+	}
+}
