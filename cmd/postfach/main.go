@@ -142,6 +142,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv.StartDomainChecks(ctx)
+	if err := srv.StartQueue(ctx); err != nil {
+		return err
+	}
 	log.Info("postfach started", "version", version, "http", srv.HTTPAddr, "database", srv.DB.Dialect().String())
 	if demoInfo != nil {
 		printDemo(stdout, srv.HTTPAddr, *demoInfo)

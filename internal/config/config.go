@@ -41,6 +41,16 @@ type Config struct {
 	Demo         bool
 	DemoPassword string
 
+	// Outbound system transport: a smarthost ("host:port"; empty delivers directly to MX
+	// hosts) with its encryption (none, tls, starttls), optional login and CA file.
+	Smarthost         string
+	SmarthostSecurity string
+	SmarthostUser     string
+	SmarthostPassword string
+	SmarthostCAFile   string
+	QueueWorkers      int           // parallel outbound deliveries (SMTP sessions)
+	QueueLease        time.Duration // how long a claimed queue row stays ours without renewal
+
 	AllowPrivatePrefixes []netip.Prefix // on-premises mail servers the operator allows user-supplied hosts to reach
 	SessionTTL           time.Duration
 	InsecureCookies      bool // only for plain-HTTP deployments behind nothing; browsers treat localhost as secure anyway
@@ -65,6 +75,9 @@ func Default() Config {
 		InboundDomain:     "in.postfach.localhost",
 		SPFInclude:        "_spf.postfach.localhost",
 		SessionTTL:        12 * time.Hour,
+		SmarthostSecurity: "starttls",
+		QueueWorkers:      8,
+		QueueLease:        2 * time.Minute,
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -128,6 +141,22 @@ func (c Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("tls-cert", "--tls-cert and --tls-key must be given together")
 	}
+	if c.Smarthost != "" {
+		if _, _, err := net.SplitHostPort(c.Smarthost); err != nil {
+			bad("smarthost", "must be host:port, got %q", c.Smarthost)
+		}
+	}
+	switch c.SmarthostSecurity {
+	case "none", "tls", "starttls":
+	default:
+		bad("smarthost-security", "must be none, tls or starttls, got %q", c.SmarthostSecurity)
+	}
+	if c.QueueWorkers < 1 || c.QueueWorkers > 256 {
+		bad("queue-workers", "must be from 1 to 256, got %d", c.QueueWorkers)
+	}
+	if c.QueueLease < time.Second {
+		bad("queue-lease", "must be at least 1s, got %s", c.QueueLease)
+	}
 	if c.SessionTTL < time.Minute {
 		bad("session-ttl", "must be at least 1m, got %s", c.SessionTTL)
 	}
@@ -179,6 +208,13 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.StringVar(&c.Smarthost, "smarthost", c.Smarthost, "host:port of the relay for the system transport (empty: direct delivery to MX hosts)")
+	fs.StringVar(&c.SmarthostSecurity, "smarthost-security", c.SmarthostSecurity, "smarthost encryption: none, tls or starttls")
+	fs.StringVar(&c.SmarthostUser, "smarthost-user", c.SmarthostUser, "smarthost login (empty: no login)")
+	fs.StringVar(&c.SmarthostPassword, "smarthost-password", c.SmarthostPassword, "smarthost password")
+	fs.StringVar(&c.SmarthostCAFile, "smarthost-ca", c.SmarthostCAFile, "PEM file of CAs that verify the smarthost (empty: system roots)")
+	fs.IntVar(&c.QueueWorkers, "queue-workers", c.QueueWorkers, "parallel outbound deliveries")
+	fs.DurationVar(&c.QueueLease, "queue-lease", c.QueueLease, "how long a claimed outbound message waits before another instance may retry it after a crash")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a web login lasts without activity")
 	fs.BoolVar(&c.InsecureCookies, "insecure-cookies", c.InsecureCookies, "send session cookies without the Secure attribute")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")

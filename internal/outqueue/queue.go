@@ -1,0 +1,578 @@
+// Package outqueue owns the delivery side of the durable outbound queue (X2): workers that
+// claim due rows from the database, ask the policy engine again (a grant removed while a
+// message waited stops it), deliver through the mailbox's own SMTP server or the system
+// transport, and record every attempt with the server's answers.
+//
+// On-database rules: a claim leases rows (lease_owner, lease_until) and, in the same
+// transaction, writes "attempt N started, next attempt at T" before anything is dialled, so a
+// crash during delivery leaves a plan behind. A lease that runs out (its instance died) makes
+// the row claimable again; the retry carries the same bytes and the same Message-ID, so a
+// message that was in flight at the crash can arrive twice but is recognisable, and no
+// message is lost. Outcomes are written only while the lease is still ours. 4xx answers and
+// network trouble are retried on the mailout.Schedule; 5xx answers and giving up are final
+// and queue a delivery status notification (RFC 3464) to the sender through the same queue
+// with an empty envelope sender.
+package outqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"postfach/internal/core"
+	"postfach/internal/mailout"
+	"postfach/internal/policy"
+	"postfach/internal/store"
+)
+
+// Config tunes the queue. The zero value of each field takes the default noted.
+type Config struct {
+	// Owner names this instance in leases; default a random id per process.
+	Owner string
+	// Workers deliver in parallel, each with its own SMTP session; default 8.
+	Workers int
+	// Batch is how many rows a worker claims at once; default 20.
+	Batch int
+	// Lease is how long a claim is held without renewal; renewed every Lease/3 while a
+	// worker delivers. Default 2m.
+	Lease time.Duration
+	// Poll is how often idle workers look for due rows; default 250ms.
+	Poll time.Duration
+	// Schedule decides retries and when to give up; default mailout.DefaultSchedule().
+	Schedule *mailout.Schedule
+	// Smarthost is the system transport's relay; nil delivers directly to the recipients'
+	// MX hosts with opportunistic TLS.
+	Smarthost *mailout.Route
+	// System carries the system transport (a plain dialer: the operator's smarthost or MX
+	// hosts). Mailboxes carries mail through the mailboxes' own servers, which users
+	// configure: give it the dialer that refuses private addresses.
+	System    *mailout.Deliverer
+	Mailboxes *mailout.Deliverer
+	// Hostname is the reporting MTA in bounces; bounces come from MAILER-DAEMON@Hostname.
+	Hostname string
+	// SentCopy appends a delivered message to the mailbox's Sent folder (C9); nil disables it.
+	SentCopy SentCopier
+	Log      *slog.Logger
+}
+
+// SentCopier files a copy of a sent message on the mailbox's own IMAP server.
+type SentCopier interface {
+	CopyToSent(ctx context.Context, m store.Mailbox, raw []byte) (done bool, err error)
+}
+
+// Queue runs the delivery workers.
+type Queue struct {
+	db   *store.DB
+	core *core.Service
+	cfg  Config
+	wake chan struct{}
+}
+
+// New prepares a queue over db; svc supplies the policy engine and opens SMTP passwords.
+func New(db *store.DB, svc *core.Service, cfg Config) *Queue {
+	if cfg.Owner == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		cfg.Owner = "q-" + hex.EncodeToString(b[:])
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 20
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.Schedule == nil {
+		s := mailout.DefaultSchedule()
+		cfg.Schedule = &s
+	}
+	if cfg.System == nil {
+		cfg.System = &mailout.Deliverer{HeloName: cfg.Hostname}
+	}
+	if cfg.Mailboxes == nil {
+		cfg.Mailboxes = cfg.System
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Queue{db: db, core: svc, cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// Owner is the lease owner name of this instance.
+func (q *Queue) Owner() string { return q.cfg.Owner }
+
+// Wake makes an idle worker look for due rows now (after an enqueue in this process).
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, then waits for the workers' batches in flight.
+func (q *Queue) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range q.cfg.Workers {
+		wg.Go(func() { q.worker(ctx) })
+	}
+	wg.Wait()
+}
+
+func (q *Queue) worker(ctx context.Context) {
+	w := &worker{q: q, sessions: map[string]*mailout.Session{}}
+	defer w.closeSessions()
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for ctx.Err() == nil {
+		n, err := w.runBatch(ctx)
+		if err != nil && ctx.Err() == nil {
+			q.cfg.Log.Warn("outbound queue: batch failed", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		w.closeSessions() // idle: do not keep servers' connections open
+		idle.Reset(q.cfg.Poll)
+		select {
+		case <-ctx.Done():
+		case <-q.wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// RunOnce claims and delivers one batch in the caller's goroutine and reports how many rows
+// it handled. Tests drive the queue with it under a compressed clock.
+func (q *Queue) RunOnce(ctx context.Context) (int, error) {
+	w := &worker{q: q, sessions: map[string]*mailout.Session{}}
+	defer w.closeSessions()
+	return w.runBatch(ctx)
+}
+
+// Drain runs batches until nothing is due.
+func (q *Queue) Drain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := q.RunOnce(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// job is one claimed row on its way through a batch.
+type job struct {
+	e         store.QueueEntry
+	attemptID int64
+	plannedAt int64 // the "next attempt at" written before dialling
+	outcome   store.OutboundOutcome
+	done      bool
+	results   []mailout.Result
+	host      string
+	trans     []string
+	sendErr   error
+	sender    *store.Mailbox // the From mailbox, for the Sent copy
+}
+
+type worker struct {
+	q        *Queue
+	sessions map[string]*mailout.Session
+}
+
+func (w *worker) closeSessions() {
+	for k, s := range w.sessions {
+		_ = s.Close()
+		delete(w.sessions, k)
+	}
+}
+
+// runBatch is one claim → deliver → record round.
+func (w *worker) runBatch(ctx context.Context) (int, error) {
+	q := w.q
+	var jobs []*job
+	err := q.db.InTx(ctx, func(tx *store.Tx) error {
+		jobs = jobs[:0]
+		leaseUntil := tx.Now() + q.cfg.Lease.Milliseconds()
+		entries, err := tx.ClaimOutbound(ctx, q.cfg.Owner, leaseUntil, q.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		now := time.UnixMilli(tx.Now())
+		for _, e := range entries {
+			next, giveUp := q.cfg.Schedule.Next(e.Attempts, time.UnixMilli(e.FirstAttemptAt), now, nil)
+			if giveUp {
+				next = now.Add(q.cfg.Lease)
+			}
+			id, err := tx.StartOutboundAttempt(ctx, e, next.UnixMilli())
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, &job{e: e, attemptID: id, plannedAt: next.UnixMilli()})
+		}
+		return nil
+	})
+	if err != nil || len(jobs) == 0 {
+		return 0, err
+	}
+
+	// Keep the lease while delivering takes long (slow servers, big messages).
+	stopRenew := w.renewLeases(ctx, jobs)
+	w.checkPolicy(ctx, jobs)
+	w.deliver(ctx, jobs)
+	stopRenew()
+
+	now := time.UnixMilli(q.db.Now())
+	var copies []*job
+	err = q.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		copies = copies[:0]
+		for _, j := range jobs {
+			if !j.done {
+				q.decide(j, now)
+			}
+			if err := tx.FinishOutbound(ctx, j.outcome); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					q.cfg.Log.Warn("outbound queue: lease lost, another instance owns the row", "queue_id", j.e.ID)
+					continue
+				}
+				return err
+			}
+			if err := q.afterFinish(ctx, tx, j, now); err != nil {
+				return err
+			}
+			if j.outcome.SentCopy == "pending" {
+				copies = append(copies, j)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return len(jobs), fmt.Errorf("outbound queue: record outcome: %w", err)
+	}
+	w.copyToSent(ctx, copies)
+	return len(jobs), nil
+}
+
+func (w *worker) renewLeases(ctx context.Context, jobs []*job) (stop func()) {
+	q := w.q
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.e.ID
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(q.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				err := q.db.InTx(ctx, func(tx *store.Tx) error {
+					return tx.RenewOutboundLease(ctx, q.cfg.Owner, ids, tx.Now()+q.cfg.Lease.Milliseconds())
+				})
+				if err != nil && ctx.Err() == nil {
+					q.cfg.Log.Warn("outbound queue: renew lease", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// checkPolicy asks the policy engine again at dequeue (M1): a grant ended, a mailbox
+// deactivated or a flag removed while the message waited stops it with the rule that
+// decided.
+func (w *worker) checkPolicy(ctx context.Context, jobs []*job) {
+	q := w.q
+	type key struct {
+		tid, uid int64
+		key      string
+		role     policy.Role
+	}
+	cache := map[key]*policy.Decision{}
+	for _, j := range jobs {
+		e := j.e
+		if e.Kind != store.QueueKindMessage || e.UserID == nil {
+			continue
+		}
+		for _, c := range []key{{e.TenantID, *e.UserID, e.SenderKey, policy.RoleSender}, {e.TenantID, *e.UserID, e.ReplyKey, policy.RoleReply}} {
+			if c.key == "" {
+				continue
+			}
+			d, seen := cache[c]
+			if !seen {
+				_, dec, err := q.core.Policy.Resolve(ctx, c.tid, c.uid, c.key, c.role)
+				if err != nil {
+					// The user is gone (deleted) or the database failed: refuse
+					// rather than send unchecked; a database failure is retried.
+					if errors.Is(err, store.ErrNotFound) {
+						dec = &policy.Decision{Rule: "policy.user_inactive", Params: map[string]string{"address": c.key}}
+					} else {
+						j.fail(true, fmt.Sprintf("policy check failed: %v", err), j.plannedAt)
+						break
+					}
+				}
+				d = dec
+				cache[c] = d
+			}
+			if d != nil {
+				addr := d.Params["address"]
+				j.done = true
+				j.outcome = store.OutboundOutcome{Entry: e, State: store.QueueRefused, Recipients: e.Recipients,
+					RefusedRule: d.Rule, LastError: addr, AttemptID: j.attemptID,
+					AttemptResult: "refused by policy: " + d.Rule, AttemptDetail: fmt.Sprintf("%s %s %v", c.role, c.key, d.Params)}
+				break
+			}
+		}
+	}
+}
+
+// fail marks a job as failed before delivery for a local reason.
+func (j *job) fail(temporary bool, reason string, next int64) {
+	j.done = true
+	state := store.QueueFailed
+	if temporary {
+		state = store.QueueDeferred
+	}
+	j.outcome = store.OutboundOutcome{Entry: j.e, State: state, Recipients: j.e.Recipients, NextAttemptAt: next,
+		LastError: reason, AttemptID: j.attemptID, AttemptResult: reason}
+}
+
+// pending lists the recipients still to deliver.
+func pending(e store.QueueEntry) []string {
+	var out []string
+	for _, r := range e.Recipients {
+		if r.State == store.QueueQueued || r.State == store.QueueDeferred || r.State == "" {
+			out = append(out, r.Address)
+		}
+	}
+	return out
+}
+
+// deliver sends every job still open: through the mailbox's own server, the smarthost, or
+// to each recipient domain's MX hosts.
+func (w *worker) deliver(ctx context.Context, jobs []*job) {
+	senders := map[int64]*store.Mailbox{}
+	for _, j := range jobs {
+		if j.done || ctx.Err() != nil {
+			continue
+		}
+		if w.q.cfg.SentCopy != nil {
+			j.sender = w.senderMailbox(ctx, j.e, senders)
+		}
+		rcpts := pending(j.e)
+		if len(rcpts) == 0 {
+			continue
+		}
+		env := mailout.Envelope{From: j.e.EnvelopeFrom, To: rcpts}
+		if j.e.Transport == string(policy.TransportMailbox) && j.e.TransportMailboxID != nil {
+			route, err := w.mailboxRoute(ctx, j.e)
+			if err != nil {
+				j.fail(true, err.Error(), j.plannedAt)
+				continue
+			}
+			w.sendRoute(ctx, w.q.cfg.Mailboxes, route, j, env)
+			continue
+		}
+		if w.q.cfg.Smarthost != nil {
+			w.sendRoute(ctx, w.q.cfg.System, *w.q.cfg.Smarthost, j, env)
+			continue
+		}
+		// Direct delivery: one transaction per recipient domain.
+		byDomain := map[string][]string{}
+		var order []string
+		for _, r := range rcpts {
+			d := strings.ToLower(r[strings.LastIndex(r, "@")+1:])
+			if _, ok := byDomain[d]; !ok {
+				order = append(order, d)
+			}
+			byDomain[d] = append(byDomain[d], r)
+		}
+		for _, d := range order {
+			a, err := w.q.cfg.System.DeliverMX(ctx, mailout.Envelope{From: env.From, To: byDomain[d]}, d, j.e.Raw)
+			j.collect(a, err, byDomain[d])
+		}
+	}
+}
+
+// sendRoute sends over a session kept per route for the whole batch (connect, TLS and login
+// happen once for many messages).
+func (w *worker) sendRoute(ctx context.Context, d *mailout.Deliverer, r mailout.Route, j *job, env mailout.Envelope) {
+	key := fmt.Sprintf("%s|%d|%s|%s", r.Host, r.Port, r.Security, r.Username)
+	s := w.sessions[key]
+	if s == nil {
+		var err error
+		s, err = d.Open(ctx, r)
+		if err != nil {
+			j.collect(nil, err, env.To)
+			var oe *mailout.OpenError
+			if errors.As(err, &oe) {
+				j.trans = append(j.trans, oe.Transcript...)
+			}
+			return
+		}
+		w.sessions[key] = s
+	}
+	a, err := s.Send(ctx, env, j.e.Raw)
+	j.collect(a, err, env.To)
+	if err != nil && a != nil && len(a.Results) > 0 && a.Results[0].Code == 0 {
+		// No server answer: the connection is gone; the next message reconnects.
+		_ = s.Close()
+		delete(w.sessions, key)
+	}
+}
+
+// collect merges an attempt's per-recipient results into the job.
+func (j *job) collect(a *mailout.Attempt, err error, rcpts []string) {
+	if err != nil {
+		j.sendErr = err
+	}
+	if a == nil {
+		for _, r := range rcpts {
+			j.results = append(j.results, failureOf(r, err))
+		}
+		return
+	}
+	if a.Host != "" {
+		j.host = a.Host
+	}
+	j.trans = append(j.trans, a.Transcript...)
+	j.results = append(j.results, a.Results...)
+}
+
+// failureOf classifies an error that produced no Attempt (the route failed before a
+// transaction): a 5xx answer or a local permanent error is final, anything else temporary.
+func failureOf(rcpt string, err error) mailout.Result {
+	res := mailout.Result{Recipient: rcpt, Temporary: true, Err: err, Enhanced: "4.4.1"}
+	if err == nil {
+		res.Err = errors.New("not attempted")
+		return res
+	}
+	res.Text = err.Error()
+	var pe *mailout.PermanentError
+	if errors.As(err, &pe) {
+		res.Temporary, res.Enhanced = false, pe.Enhanced
+	}
+	if c := smtpCode(err); c >= 500 {
+		res.Code, res.Temporary, res.Enhanced = c, false, "5.0.0"
+	} else if c >= 400 {
+		res.Code, res.Enhanced = c, "4.0.0"
+	}
+	return res
+}
+
+// decide turns the results into the row's next state (per recipient and overall).
+func (q *Queue) decide(j *job, now time.Time) {
+	e := j.e
+	byAddr := map[string]mailout.Result{}
+	for _, r := range j.results {
+		byAddr[strings.ToLower(r.Recipient)] = r
+	}
+	next, giveUp := q.cfg.Schedule.Next(e.Attempts, time.UnixMilli(e.FirstAttemptAt), now, nil)
+	rcpts := make([]store.QueueRecipient, len(e.Recipients))
+	copy(rcpts, e.Recipients)
+	var deferred, failed, sent int
+	var lastErr string
+	for i, r := range rcpts {
+		if r.State == store.QueueSent || r.State == store.QueueFailed {
+			if r.State == store.QueueSent {
+				sent++
+			}
+			continue
+		}
+		res, ok := byAddr[strings.ToLower(r.Address)]
+		if !ok {
+			res = failureOf(r.Address, errors.New("not attempted (shutting down)"))
+		}
+		r.Code, r.Enhanced, r.Text, r.MaybeDelivered = res.Code, res.Enhanced, res.Text, res.MaybeDelivered
+		switch {
+		case res.Delivered():
+			r.State = store.QueueSent
+			sent++
+		case res.Temporary && !giveUp:
+			r.State = store.QueueDeferred
+			deferred++
+		default:
+			r.State = store.QueueFailed
+			failed++
+		}
+		if !res.Delivered() && lastErr == "" {
+			lastErr = describe(res)
+		}
+		rcpts[i] = r
+	}
+	state := store.QueueSent
+	switch {
+	case deferred > 0:
+		state = store.QueueDeferred
+	case failed > 0:
+		state = store.QueueFailed
+	}
+	o := store.OutboundOutcome{Entry: e, State: state, Recipients: rcpts, LastError: lastErr, AttemptID: j.attemptID}
+	if state == store.QueueDeferred {
+		o.NextAttemptAt = next.UnixMilli()
+	}
+	if state == store.QueueSent && e.Kind == store.QueueKindMessage && wantsSentCopy(j.sender) && q.cfg.SentCopy != nil {
+		o.SentCopy = "pending"
+	}
+	o.AttemptResult = fmt.Sprintf("%s: %d sent, %d deferred, %d failed", state, sent, deferred, failed)
+	o.AttemptDetail = attemptDetail(j)
+	j.outcome = o
+}
+
+func describe(r mailout.Result) string {
+	switch {
+	case r.Code != 0:
+		return strings.TrimSpace(fmt.Sprintf("%d %s %s", r.Code, r.Enhanced, r.Text))
+	case r.Err != nil:
+		return r.Err.Error()
+	}
+	return r.Text
+}
+
+// attemptDetail is the log line of an attempt: each recipient's answer, then the transcript.
+func attemptDetail(j *job) string {
+	var b strings.Builder
+	if j.host != "" {
+		fmt.Fprintf(&b, "host %s\n", j.host)
+	}
+	for _, r := range j.results {
+		status := "delivered"
+		switch {
+		case !r.Delivered() && r.Temporary:
+			status = "temporary failure"
+		case !r.Delivered():
+			status = "permanent failure"
+		}
+		if r.MaybeDelivered {
+			status += " (may have been delivered)"
+		}
+		fmt.Fprintf(&b, "%s: %s: %s\n", r.Recipient, status, describe(r))
+	}
+	for _, l := range j.trans {
+		if b.Len() > 16<<10 {
+			b.WriteString("…\n")
+			break
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
