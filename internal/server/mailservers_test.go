@@ -113,7 +113,7 @@ func startMail(t *testing.T) mailFixture {
 	// A message received by the inbound server.
 	err = srv.DB.InTx(ctx, func(tx *store.Tx) error {
 		_, err := mailstore.Deliver(ctx, tx, mailstore.Delivery{Source: "smtp", EnvelopeFrom: "kunde@example.org", Mailboxes: []store.Mailbox{f.box},
-			Raw: []byte("From: Kunde <kunde@example.org>\r\nTo: info@makler.example\r\nSubject: Anfrage Wohnung\r\nMessage-ID: <a1@example.org>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0200\r\n\r\nGuten Tag, ist die Wohnung frei?\r\n"),
+			Raw:      []byte("From: Kunde <kunde@example.org>\r\nTo: info@makler.example\r\nSubject: Anfrage Wohnung\r\nMessage-ID: <a1@example.org>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0200\r\n\r\nGuten Tag, ist die Wohnung frei?\r\n"),
 			Hostname: "localhost"})
 		return err
 	})
