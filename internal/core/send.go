@@ -498,19 +498,26 @@ type Delivery struct {
 
 // MessageDelivery shows how a sent message the actor may read is getting on.
 func (s *Service) MessageDelivery(ctx context.Context, a Actor, messageID int64) (Delivery, error) {
-	v, err := viewer(a)
+	tid, err := tenantOf(a)
 	if err != nil {
 		return Delivery{}, err
 	}
 	tx := s.DB.Read()
-	if _, err := mailstore.Read(ctx, tx, v, messageID); err != nil {
-		return Delivery{}, fromStore(err, "", "")
+	if !a.isOperator() {
+		// Whoever may read the message may follow its delivery.
+		v, err := viewer(a)
+		if err != nil {
+			return Delivery{}, err
+		}
+		if _, err := mailstore.Read(ctx, tx, v, messageID); err != nil {
+			return Delivery{}, fromStore(err, "", "")
+		}
 	}
-	e, err := tx.OutboundByMessage(ctx, v.TenantID, messageID)
+	e, err := tx.OutboundByMessage(ctx, tid, messageID)
 	if err != nil {
 		return Delivery{}, fromStore(err, "", "")
 	}
-	log, err := tx.OutboundAttempts(ctx, v.TenantID, e.ID)
+	log, err := tx.OutboundAttempts(ctx, tid, e.ID)
 	if err != nil {
 		return Delivery{}, fromStore(err, "", "")
 	}

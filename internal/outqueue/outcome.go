@@ -133,15 +133,19 @@ func (q *Queue) afterFinish(ctx context.Context, tx *store.Tx, j *job, now time.
 			delivered = append(delivered, r.Address)
 		}
 	}
+	event := q.cfg.Event
+	if event == nil {
+		event = func(context.Context, *store.Tx, int64, string, any) error { return nil }
+	}
 	switch o.State {
 	case store.QueueSent:
-		return tx.AddWebhookEvent(ctx, e.TenantID, "sent", e.MessageID, map[string]any{
+		return event(ctx, tx, e.TenantID, "message.sent", map[string]any{
 			"message_id": e.MessageID, "header_message_id": e.HeaderMessageID, "recipients": delivered})
 	case store.QueueFailed:
 		if err := q.queueBounce(ctx, tx, j, failed, now); err != nil {
 			return err
 		}
-		return tx.AddWebhookEvent(ctx, e.TenantID, "bounced", e.MessageID, map[string]any{
+		return event(ctx, tx, e.TenantID, "message.bounced", map[string]any{
 			"message_id": e.MessageID, "header_message_id": e.HeaderMessageID, "failed": failed, "delivered": delivered})
 	}
 	return nil

@@ -58,7 +58,10 @@ type Config struct {
 	Hostname string
 	// SentCopy appends a delivered message to the mailbox's Sent folder (C9); nil disables it.
 	SentCopy SentCopier
-	Log      *slog.Logger
+	// Event records a webhook event ("message.sent", "message.bounced") inside the
+	// transaction that records the outcome; nil records none.
+	Event func(ctx context.Context, tx *store.Tx, tenantID int64, event string, payload any) error
+	Log   *slog.Logger
 }
 
 // SentCopier files a copy of a sent message on the mailbox's own IMAP server.

@@ -5,8 +5,7 @@ package store
 // dequeue, the transport decided at enqueue, the time of the first attempt (the give-up
 // deadline counts from it), the policy rule that refused a send, and the state of the copy
 // into the mailbox's Sent folder (C9). recipients holds a JSON array with one state per
-// envelope recipient. dkim_keys holds one sealed signing key per domain (X5);
-// webhook_events the sent/bounced events for the host application (X1).
+// envelope recipient. dkim_keys holds one sealed signing key per domain (X5).
 const schemaOutbound = `
 ALTER TABLE outbound_queue ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
 ALTER TABLE outbound_queue ADD COLUMN reply_key TEXT NOT NULL DEFAULT '';
@@ -24,14 +23,4 @@ CREATE TABLE dkim_keys (
 	selector TEXT NOT NULL,
 	private_key {{BLOB}} NOT NULL,
 	created_at BIGINT NOT NULL
-);
-CREATE TABLE webhook_events (
-	id {{ID}},
-	tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-	event TEXT NOT NULL,
-	message_id BIGINT,
-	payload TEXT NOT NULL DEFAULT '{}',
-	created_at BIGINT NOT NULL,
-	delivered_at BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX webhook_events_pending ON webhook_events (delivered_at, id)`
+)`

@@ -377,20 +377,6 @@ func (tx *Tx) NextOutboundDue(ctx context.Context) (at int64, ok bool, err error
 	return v.Int64, v.Valid, nil
 }
 
-// AddWebhookEvent records an event (sent, bounced) for the host application's webhook.
-func (tx *Tx) AddWebhookEvent(ctx context.Context, tenantID int64, event string, messageID int64, payload any) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("webhook event: %w", err)
-	}
-	_, err = tx.exec(ctx, `INSERT INTO webhook_events (tenant_id, event, message_id, payload, created_at) VALUES (?, ?, ?, ?, ?)`,
-		tenantID, event, messageID, string(b), tx.now)
-	if err != nil {
-		return fmt.Errorf("webhook event: %w", err)
-	}
-	return nil
-}
-
 // DKIMKey is a domain's signing key, sealed by the secrets box.
 type DKIMKey struct {
 	Domain     string
