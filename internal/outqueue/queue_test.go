@@ -390,7 +390,7 @@ func TestSmtpSink(t *testing.T) {
 	q := f.queue(mailout.Route{Host: host, Port: port, Security: mailout.SecurityNone})
 	var ids []int64
 	for i := range 30 {
-		ids = append(ids, f.send(t, core.SendInput{To: to("kunde"+itoa(int64(i))+"@example.org")}).ID)
+		ids = append(ids, f.send(t, core.SendInput{To: to("kunde" + itoa(int64(i)) + "@example.org")}).ID)
 	}
 	drain(t, q)
 	for _, id := range ids {
