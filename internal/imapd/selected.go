@@ -23,6 +23,7 @@ type selected struct {
 	entries   []store.IMAPEntry
 	modseq    int64
 	lastLook  time.Time
+	lastSync  time.Time
 	searchRes imap.UIDSet
 }
 
@@ -113,7 +114,7 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 	if err != nil {
 		return nil, sess.internal(err)
 	}
-	sel := &selected{folder: f, readOnly: options != nil && options.ReadOnly, entries: entries, modseq: f.HighestModseq, lastLook: time.Now()}
+	sel := &selected{folder: f, readOnly: options != nil && options.ReadOnly, entries: entries, modseq: f.HighestModseq, lastLook: time.Now(), lastSync: time.Now()}
 	for _, e := range entries {
 		sel.modseq = max(sel.modseq, e.Modseq)
 	}
@@ -165,8 +166,13 @@ func (sess *session) poll(w *imapserver.UpdateWriter, allowExpunge, force bool) 
 		return nil
 	}
 	sel.lastLook = time.Now()
-	if err := sess.syncNew(); err != nil {
-		return sess.internal(err)
+	// Looking for mail without a UID costs a scan of the mailbox: only on a new-mail signal
+	// or once per poll interval (the inbound server on SQLite sends no signal).
+	if sess.sub.TakeNewMail() || time.Since(sel.lastSync) >= sess.srv.cfg.PollInterval {
+		sel.lastSync = time.Now()
+		if err := sess.syncNew(); err != nil {
+			return sess.internal(err)
+		}
 	}
 	tx := sess.srv.db().Read()
 	ms, err := tx.IMAPFolderModseq(sess.ctx, sel.folder.ID)

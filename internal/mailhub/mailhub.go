@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -28,7 +29,8 @@ const Channel = "postfach_hosted"
 
 // Kinds of signal.
 const (
-	KindChanged     = 'm' // the mailbox's messages or IMAP state changed
+	KindChanged     = 'm' // the mailbox's IMAP state changed
+	KindNewMail     = 'n' // mail was stored for the mailbox that may have no UID yet
 	KindCredentials = 'c' // the mailbox's password changed
 )
 
@@ -52,7 +54,11 @@ type Sub struct {
 	// Revoked is closed when the mailbox's password changed.
 	Revoked chan struct{}
 	once    sync.Once
+	newMail atomic.Bool
 }
+
+// TakeNewMail reports (and clears) whether new mail was signalled since the last call.
+func (s *Sub) TakeNewMail() bool { return s.newMail.Swap(false) }
 
 // New makes a hub; call Start to listen on PostgreSQL.
 func New(db *store.DB, log *slog.Logger) *Hub {
@@ -96,6 +102,9 @@ func (h *Hub) deliver(kind byte, mailboxID int64) {
 		case KindCredentials:
 			s.revoke()
 		default:
+			if kind == KindNewMail {
+				s.newMail.Store(true)
+			}
 			select {
 			case s.Changed <- struct{}{}:
 			default: // one pending signal is enough
@@ -125,7 +134,7 @@ var triggerSQL = []string{
 	`CREATE OR REPLACE FUNCTION postfach_hosted_notify() RETURNS trigger AS $$
 BEGIN
 	IF NEW.mailbox_id IS NOT NULL THEN
-		PERFORM pg_notify('` + Channel + `', 'm:' || NEW.mailbox_id);
+		PERFORM pg_notify('` + Channel + `', 'n:' || NEW.mailbox_id);
 	END IF;
 	RETURN NEW;
 END $$ LANGUAGE plpgsql`,
@@ -218,10 +227,10 @@ func (h *Hub) listenOnce(ctx context.Context) error {
 	})
 }
 
-// ParsePayload reads "m:<id>" or "c:<id>".
+// ParsePayload reads "m:<id>", "n:<id>" or "c:<id>".
 func ParsePayload(p string) (kind byte, mailboxID int64, ok bool) {
 	k, idText, found := strings.Cut(p, ":")
-	if !found || len(k) != 1 || (k[0] != KindChanged && k[0] != KindCredentials) {
+	if !found || len(k) != 1 || (k[0] != KindChanged && k[0] != KindNewMail && k[0] != KindCredentials) {
 		return 0, 0, false
 	}
 	id, err := strconv.ParseInt(idText, 10, 64)
