@@ -75,6 +75,16 @@ func (e *env) mailboxByAddress(addr string) store.Mailbox {
 	return list[0]
 }
 
+// account creates a mail account through core.
+func (e *env) account(t testing.TB, address, name string) core.Account {
+	t.Helper()
+	a, err := e.srv.Core.CreateAccount(e.ctx, e.admin, core.AccountInput{Address: &address, SenderName: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // client talks to the handler directly, carrying its cookies like a browser would.
 type client struct {
 	e       *env

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"postfach/internal/core"
 	"postfach/internal/store"
@@ -165,38 +164,19 @@ func mailboxInput(r *http.Request, p *page, system bool) core.MailboxInput {
 	if p.IsOperator() {
 		in.Global = formBool(r, "global")
 	}
-	smtp := &core.SMTPInput{Host: formStr(r, "smtp.host"), Security: formStr(r, "smtp.security"), Auth: formBool(r, "smtp.auth"), Username: formStr(r, "smtp.username")}
-	if *smtp.Security == "" {
-		smtp.Security = nil
-	}
-	port := 0
-	if s := strings.TrimSpace(r.PostForm.Get("smtp.port")); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			p.Errs["smtp.port"] = p.T("error.bad_port")
-		}
-		port = n
-	}
-	smtp.Port = &port
-	if pw := r.PostForm.Get("smtp.password"); pw != "" {
-		smtp.Password = &pw
-	} else if r.PostForm.Get("smtp.password_clear") != "" {
-		empty := ""
-		smtp.Password = &empty
-	}
-	in.SMTP = smtp
+	in.SMTP = smtpInput(r, p, "smtp.")
 	return in
 }
 
-// formWithoutSecret is the submitted form minus the password, which is never sent back.
-func formWithoutSecret(r *http.Request) url.Values {
-	v := url.Values{}
-	for k, vals := range r.PostForm {
-		if k != "smtp.password" {
-			v[k] = vals
-		}
+// smtpInput reads the SMTP fields of a form whose names start with prefix ("smtp." on the
+// Zusätzliche Postfächer form, "send." on the Mail-Accounts settings).
+func smtpInput(r *http.Request, p *page, prefix string) *core.SMTPInput {
+	smtp := &core.SMTPInput{Host: formStr(r, prefix+"host"), Security: formStr(r, prefix+"security"), Auth: formBool(r, prefix+"auth"),
+		Username: formStr(r, prefix+"username"), Port: formPort(r, p, prefix+"port"), Password: formSecret(r, prefix+"password")}
+	if *smtp.Security == "" {
+		smtp.Security = nil
 	}
-	return v
+	return smtp
 }
 
 // addGrants applies the "+ Benutzer hinzufügen" and "+ Benutzer-Gruppe hinzufügen" choices.
@@ -234,26 +214,13 @@ func (u *UI) mailboxCreate(w http.ResponseWriter, r *http.Request, p *page) {
 		u.fail(w, r, p, derr)
 		return
 	}
-	status := http.StatusUnprocessableEntity
-	if err != nil {
-		status = p.setErr(err)
-	} else {
-		p.Error = p.T("web.form.has_errors")
-	}
-	p.Title, p.Nav, p.Data, p.Form = "web.mailboxes.new", "admin", d, formWithoutSecret(r)
+	status := p.formStatus(err)
+	p.Title, p.Nav, p.Data, p.Form = "web.mailboxes.new", "admin", d, formWithout(r, "smtp.password")
 	u.render(w, r, status, "mailbox_form", p)
 }
 
 func (u *UI) loadMailbox(w http.ResponseWriter, r *http.Request, p *page) (store.Mailbox, bool) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		var m store.Mailbox
-		if m, err = u.d.Core.Mailbox(r.Context(), *p.Actor, id); err == nil {
-			return m, true
-		}
-	}
-	u.fail(w, r, p, err)
-	return store.Mailbox{}, false
+	return loadByID(u, w, r, p, u.d.Core.Mailbox)
 }
 
 func (u *UI) mailboxEdit(w http.ResponseWriter, r *http.Request, p *page) {
@@ -290,13 +257,8 @@ func (u *UI) mailboxUpdate(w http.ResponseWriter, r *http.Request, p *page) {
 		u.fail(w, r, p, derr)
 		return
 	}
-	status := http.StatusUnprocessableEntity
-	if err != nil {
-		status = p.setErr(err)
-	} else {
-		p.Error = p.T("web.form.has_errors")
-	}
-	p.Title, p.Nav, p.Data, p.Form = "web.mailboxes.edit", "admin", d, formWithoutSecret(r)
+	status := p.formStatus(err)
+	p.Title, p.Nav, p.Data, p.Form = "web.mailboxes.edit", "admin", d, formWithout(r, "smtp.password")
 	u.render(w, r, status, "mailbox_form", p)
 }
 
@@ -305,10 +267,15 @@ type confirmData struct {
 	Heading string
 	Message string
 	Lost    []string
+	Kept    []string // what survives, said as plainly as what is lost
 	Action  string
+	Get     bool // a first confirmation that leads to a second page
+	Hidden  []hiddenField
 	Back    string
 	Button  string
 }
+
+type hiddenField struct{ Name, Value string }
 
 // lostAccess says who loses a mailbox as sender or reply-to when it or its grant goes.
 func lostAccess(p *page, m store.Mailbox, grants []grantRow) []string {
@@ -348,15 +315,7 @@ func (u *UI) mailboxDeleteConfirm(w http.ResponseWriter, r *http.Request, p *pag
 }
 
 func (u *UI) mailboxDelete(w http.ResponseWriter, r *http.Request, p *page) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		err = u.d.Core.DeleteMailbox(r.Context(), *p.Actor, id)
-	}
-	if err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	u.redirect(w, r, "/admin/postfaecher", "web.flash.deleted")
+	u.deleteByID(w, r, p, u.d.Core.DeleteMailbox, "/admin/postfaecher")
 }
 
 func (u *UI) grantEndConfirm(w http.ResponseWriter, r *http.Request, p *page) {

@@ -25,13 +25,7 @@ func (u *UI) operatorRoutes(h func(string, role, handlerFunc)) {
 }
 
 func (u *UI) tenantList(w http.ResponseWriter, r *http.Request, p *page) {
-	list, err := u.d.Core.Tenants(r.Context(), *p.Actor)
-	if err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	p.Title, p.Nav, p.Data = "web.tenants.title", "tenants", list
-	u.render(w, r, http.StatusOK, "tenants", p)
+	showList(u, w, r, p, "web.tenants.title", "tenants", "tenants", u.d.Core.Tenants)
 }
 
 type tenantFormData struct {
@@ -137,12 +131,7 @@ func (u *UI) tenantUpdate(w http.ResponseWriter, r *http.Request, p *page) {
 		u.fail(w, r, p, derr)
 		return
 	}
-	status := http.StatusUnprocessableEntity
-	if err != nil {
-		status = p.setErr(err)
-	} else {
-		p.Error = p.T("web.form.has_errors")
-	}
+	status := p.formStatus(err)
 	p.Title, p.Nav, p.Data, p.Form = "web.tenants.edit", "tenants", data, r.PostForm
 	u.render(w, r, status, "tenant_form", p)
 }

@@ -16,6 +16,7 @@ import (
 // fixture holds the ids that the route patterns need.
 type fixture struct {
 	tenantID, mailboxID, grantID, userID, groupID, templateID int64
+	accountID, account2ID                                     int64
 }
 
 func (e *env) fixture(t *testing.T) fixture {
@@ -42,6 +43,8 @@ func (e *env) fixture(t *testing.T) fixture {
 	if _, err := e.srv.Core.PutPicture(e.ctx, e.admin, f.userID, core.PictureInput{Order: 0, Data: tinyPNG(t)}); err != nil {
 		t.Fatal(err)
 	}
+	f.accountID = e.account(t, "info@kunde-eins.example", "Kunde Eins").ID
+	f.account2ID = e.account(t, "vertrieb@kunde-eins.example", "Vertrieb").ID
 	return f
 }
 
@@ -63,7 +66,7 @@ func (f fixture) expand(t *testing.T, pattern string) string {
 	case strings.HasPrefix(pattern, "/vorlagen/"):
 		main = id(f.templateID)
 	case strings.HasPrefix(pattern, "/admin/mail-accounts/"):
-		main = "999999"
+		main = id(f.accountID)
 	}
 	out := strings.NewReplacer("{id}", main, "{grant}", id(f.grantID), "{order}", "0", "{$}", "").Replace(pattern)
 	if strings.Contains(out, "{") {
@@ -131,6 +134,10 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 			visits = append(visits, visit{"anonymous", anon, path, 200}, visit{"anonymous", anon, "/login?abgelaufen=1", 200})
 		case strings.HasPrefix(pattern, "/betreiber/"):
 			visits = append(visits, visit{"operator", op, path, 200}, visit{"admin", admin, path, 403})
+		case strings.HasSuffix(pattern, "/zusammenfuehren/bestaetigen"):
+			// Without a target the merge tab comes back with the field marked.
+			visits = append(visits, visit{"admin", admin, path, 422}, visit{"admin", admin, fmt.Sprintf("%s?target_id=%d", path, f.account2ID), 200},
+				visit{"user", user, path, 403})
 		case pattern == "/kommunikation" || pattern == "/signaturen":
 			visits = append(visits, visit{"user", user, path, 200}, visit{"admin", admin, path, 200})
 			if pattern == "/signaturen" {
@@ -148,6 +155,8 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		visit{"admin", admin, fmt.Sprintf("/signaturen?benutzer=%d", f.userID), 200},
 		visit{"admin", admin, "/admin/audit?action=grant.add", 200},
 		visit{"admin", admin, "/admin/postfaecher/999999", 404},
+		visit{"admin", admin, "/admin/mail-accounts/999999", 404},
+		visit{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d", f.mailboxID), 404}, // an additional mailbox is no account
 	)
 
 	// Form states: validation errors and previews.
@@ -170,6 +179,17 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		{"user", user, "/signaturen", url.Values{"action": {"preview"}, "body_html": {"<p>@Name@ @Bild(0,20,20)@</p>"}}, 200},
 		{"admin", admin, "/signaturen", url.Values{"action": {"preview"}, "body_html": {"<p>@Name@ @Telefon@</p>"}}, 200},
 		{"operator", op, "/betreiber/mandanten", url.Values{"name": {""}, "slug": {"Bad Slug"}, "mailbox_quota": {"viele"}}, 422},
+		{"admin", admin, "/admin/mail-accounts", url.Values{"address": {"kein-at"}, "sender_name": {"X"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d", f.accountID), url.Values{"address": {"info@kunde-eins.example"},
+			"receive.type": {"imap"}, "receive.port": {"x"}, "own_smtp": {"1"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d", f.accountID), url.Values{"address": {"info@kunde-eins.example"},
+			"receive.type": {"pop3"}, "receive.username": {"u"}, "own_smtp": {"1"}, "send.auth": {"1"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/verbindungstest", f.accountID), url.Values{"protocol": {"receive"}}, 422},
+		// Loopback is refused by the dialer: the test runs and reports the failed step.
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/verbindungstest", f.accountID), url.Values{"protocol": {"receive"},
+			"receive.type": {"imap"}, "receive.host": {"127.0.0.1"}, "receive.username": {"u"}, "receive.password": {"geheim-123"}}, 200},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/loeschen", f.accountID), url.Values{"confirm": {"falsch"}}, 409},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/zusammenfuehren", f.accountID), url.Values{"target_id": {strconv.FormatInt(f.account2ID, 10)}, "confirm": {"falsch"}}, 409},
 		{"anonymous", anon, "/login", url.Values{"tenant": {"demo"}, "login": {"admin"}, "password": {"falsch"}}, 401},
 	}
 

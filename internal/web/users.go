@@ -172,15 +172,7 @@ func (u *UI) userFormData(r *http.Request, p *page, x store.User) (userFormData,
 }
 
 func (u *UI) loadUser(w http.ResponseWriter, r *http.Request, p *page) (store.User, bool) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		var x store.User
-		if x, err = u.d.Core.User(r.Context(), *p.Actor, id); err == nil {
-			return x, true
-		}
-	}
-	u.fail(w, r, p, err)
-	return store.User{}, false
+	return loadByID(u, w, r, p, u.d.Core.User)
 }
 
 func (u *UI) userEdit(w http.ResponseWriter, r *http.Request, p *page) {
@@ -247,15 +239,7 @@ func (u *UI) userDeleteConfirm(w http.ResponseWriter, r *http.Request, p *page) 
 }
 
 func (u *UI) userDelete(w http.ResponseWriter, r *http.Request, p *page) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		err = u.d.Core.DeleteUser(r.Context(), *p.Actor, id)
-	}
-	if err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	u.redirect(w, r, "/admin/benutzer", "web.flash.deleted")
+	u.deleteByID(w, r, p, u.d.Core.DeleteUser, "/admin/benutzer")
 }
 
 func (u *UI) pictureUpload(w http.ResponseWriter, r *http.Request, p *page) {
@@ -372,15 +356,7 @@ func (u *UI) groupCreate(w http.ResponseWriter, r *http.Request, p *page) {
 }
 
 func (u *UI) loadGroup(w http.ResponseWriter, r *http.Request, p *page) (store.Group, bool) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		var g store.Group
-		if g, err = u.d.Core.Group(r.Context(), *p.Actor, id); err == nil {
-			return g, true
-		}
-	}
-	u.fail(w, r, p, err)
-	return store.Group{}, false
+	return loadByID(u, w, r, p, u.d.Core.Group)
 }
 
 func (u *UI) groupEdit(w http.ResponseWriter, r *http.Request, p *page) {
@@ -425,13 +401,5 @@ func (u *UI) groupDeleteConfirm(w http.ResponseWriter, r *http.Request, p *page)
 }
 
 func (u *UI) groupDelete(w http.ResponseWriter, r *http.Request, p *page) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		err = u.d.Core.DeleteGroup(r.Context(), *p.Actor, id)
-	}
-	if err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	u.redirect(w, r, "/admin/benutzer", "web.flash.deleted")
+	u.deleteByID(w, r, p, u.d.Core.DeleteGroup, "/admin/benutzer")
 }
