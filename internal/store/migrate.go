@@ -23,6 +23,8 @@ var migrations = []migration{
 	{5, "accounts", schemaAccounts},
 	{6, "outbound", schemaOutbound},
 	{7, "hosted mailboxes", schemaHosted},
+	{8, "fetch", schemaFetch},
+	{9, "webhooks", schemaWebhooks},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
 	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
 }

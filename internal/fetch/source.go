@@ -1,0 +1,140 @@
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"postfach/internal/core"
+	"postfach/internal/mailstore"
+	"postfach/internal/netguard"
+	"postfach/internal/store"
+)
+
+// sourceRun is one leased run of one source.
+type sourceRun struct {
+	f     *Fetcher
+	src   store.FetchSource
+	mb    store.Mailbox
+	as    core.AccountSettings
+	res   Result
+	idled bool
+	warn  error // a problem that did not stop the run (a message over the size limit)
+}
+
+func (r *sourceRun) run(ctx context.Context) (Result, error) {
+	mb, err := r.f.DB.Read().MailboxByID(ctx, r.src.MailboxID)
+	if err != nil {
+		return r.res, fmt.Errorf("fetch: %w", err)
+	}
+	// A1: an inactive account keeps its data but is not fetched.
+	if mb.Kind != store.KindAccount || !mb.Active {
+		return r.res, nil
+	}
+	r.mb = mb
+	if r.as, err = core.ParseAccountSettings(mb.Settings); err != nil {
+		return r.res, fmt.Errorf("fetch: %w", err)
+	}
+	switch r.as.Receive.Type {
+	case core.ReceiveNone:
+		return r.res, nil
+	case core.ReceiveIMAP, core.ReceiveIMAPO365:
+		err = r.imap(ctx)
+	case core.ReceivePOP3, core.ReceivePOP3O365:
+		err = r.pop3(ctx)
+	default:
+		err = fmt.Errorf("%w: receive type %q", errNotConfigured, r.as.Receive.Type)
+	}
+	if err == nil && r.warn != nil {
+		err = r.warn
+	}
+	return r.res, err
+}
+
+// credentials returns the login: a password, or an OAuth2 access token (refreshed when due).
+func (r *sourceRun) credentials(ctx context.Context) (user, secret string, oauth bool, err error) {
+	rs := r.as.Receive
+	if rs.Host == "" || rs.Username == "" {
+		return "", "", false, errNotConfigured
+	}
+	if p := core.OAuthProviderFor(rs.Type); p != "" {
+		tok, err := r.f.Core.AccountAccessToken(ctx, r.mb, p)
+		return rs.Username, tok, true, err
+	}
+	pw, err := r.f.Core.ReceivePassword(r.mb)
+	if err != nil {
+		return "", "", false, fmt.Errorf("fetch: open password: %w", err)
+	}
+	return rs.Username, pw, false, nil
+}
+
+// dial connects through the guard (user-supplied host) and, for SSL/TLS, handshakes with a
+// verified certificate.
+func (r *sourceRun) dial(ctx context.Context) (net.Conn, error) {
+	rs := r.as.Receive
+	d := &netguard.Dialer{Policy: r.f.Network}
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(rs.Host, strconv.Itoa(rs.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("fetch: connect: %w", err)
+	}
+	if rs.Security == "tls" {
+		tc := tls.Client(conn, r.f.tlsConfig(rs.Host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("fetch: tls: %w", err)
+		}
+		return tc, nil
+	}
+	return conn, nil
+}
+
+// commit runs fn in a transaction that first renews the lease: if another instance took the
+// source over (this one stalled past its lease), nothing is committed.
+func (r *sourceRun) commit(ctx context.Context, fn func(tx *store.Tx) error) error {
+	err := r.f.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.RenewFetchLease(ctx, r.mb.ID, r.f.Holder, tx.Now()+r.f.Lease.Milliseconds()); err != nil {
+			return fmt.Errorf("fetch: lease lost: %w", err)
+		}
+		return fn(tx)
+	})
+	return err
+}
+
+// storeMessage stores one fetched message in tx unless the account already has the same
+// content (Message-ID and SHA-256 of the raw bytes, or the hash alone for mail without a
+// Message-ID). It returns the message's id, nil when it went to the quarantine.
+func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, source, folder string, raw []byte, quiet bool) (*int64, error) {
+	sum := sha256.Sum256(raw)
+	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, hex.EncodeToString(sum[:])); err == nil {
+		r.res.Duplicates++
+		return &id, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	st, err := mailstore.Deliver(ctx, tx, mailstore.Delivery{Source: source, Mailboxes: []store.Mailbox{r.mb}, Raw: raw,
+		Hostname: r.f.Hostname, NoAutoReply: quiet})
+	if err != nil {
+		return nil, err
+	}
+	if len(st.Messages) == 0 {
+		r.res.Imported++ // kept raw in the quarantine
+		return nil, nil
+	}
+	m := st.Messages[0]
+	if m.Duplicate {
+		r.res.Duplicates++
+		return &m.ID, nil
+	}
+	r.res.Imported++
+	if folder != "" && folder != "INBOX" {
+		if err := tx.SetMessageFolder(ctx, r.mb.TenantID, m.ID, folder); err != nil {
+			return nil, err
+		}
+	}
+	return &m.ID, nil
+}
