@@ -283,6 +283,7 @@ func (a *API) table() []Route {
 	routes = append(routes, a.mailRoutes()...)
 	routes = append(routes, a.accountsRoutes()...)
 	routes = append(routes, a.sendRoutes()...)
+	routes = append(routes, a.hostedRoutes()...)
 	return routes
 }
 
