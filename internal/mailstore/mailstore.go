@@ -12,11 +12,8 @@ package mailstore
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"postfach/internal/store"
@@ -59,131 +56,17 @@ const (
 
 // Deliver stores a received message in tx: one row per tenant, threaded and filed, or the
 // raw bytes in the quarantine when the header cannot be read. It never drops a message.
+// It is Prepare followed by a one-message Batch; a group commit prepares outside its
+// transaction and shares one Batch among the deliveries of a transaction instead.
 func Deliver(ctx context.Context, tx *store.Tx, d Delivery) (Stored, error) {
-	var out Stored
-	sum := sha256.Sum256(d.Raw)
-	sha := hex.EncodeToString(sum[:])
-	raw := make([]byte, 0, len(d.Trace)+len(d.Raw))
-	raw = append(append(raw, d.Trace...), d.Raw...)
-
-	parsed, err := ParseHeader(d.Raw)
-	if err != nil {
-		if !errors.Is(err, errUnparsable) {
-			return out, fmt.Errorf("mailstore: parse: %w", err)
-		}
-		return quarantine(ctx, tx, d, raw, sha, err.Error())
-	}
-	for _, group := range byTenant(d.Mailboxes) {
-		m, err := deliverToTenant(ctx, tx, d, parsed, group, raw, sha)
-		if err != nil {
-			return out, err
-		}
-		out.Messages = append(out.Messages, m)
-		if m.Duplicate || d.NoAutoReply {
-			continue
-		}
-		ids, err := autoReplies(ctx, tx, d, parsed, group, m.Message)
-		if err != nil {
-			return out, err
-		}
-		out.AutoReplies = append(out.AutoReplies, ids...)
-	}
-	return out, nil
-}
-
-func quarantine(ctx context.Context, tx *store.Tx, d Delivery, raw []byte, sha, reason string) (Stored, error) {
-	var out Stored
-	q := store.QuarantinedMessage{Source: d.Source, EnvelopeFrom: d.EnvelopeFrom, Recipients: strings.Join(d.Recipients, ", "),
-		Reason: cleanText(reason, 500), SHA256: sha, Raw: raw}
-	groups := byTenant(d.Mailboxes)
-	if len(groups) == 0 {
-		// No tenant could be told: the operator's quarantine keeps it.
-		stored, err := tx.Quarantine(ctx, q)
-		if err != nil {
-			return out, fmt.Errorf("mailstore: %w", err)
-		}
-		return Stored{Quarantined: []int64{stored.ID}}, nil
-	}
-	for _, g := range groups {
-		tid, mid := g[0].TenantID, g[0].ID
-		q.TenantID, q.MailboxID = &tid, &mid
-		stored, err := tx.Quarantine(ctx, q)
-		if err != nil {
-			return out, fmt.Errorf("mailstore: %w", err)
-		}
-		out.Quarantined = append(out.Quarantined, stored.ID)
-	}
-	return out, nil
-}
-
-// byTenant groups mailboxes by tenant in their first-seen order.
-func byTenant(mbs []store.Mailbox) [][]store.Mailbox {
-	var groups [][]store.Mailbox
-	index := map[int64]int{}
-	for _, m := range mbs {
-		i, ok := index[m.TenantID]
-		if !ok {
-			i = len(groups)
-			index[m.TenantID] = i
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], m)
-	}
-	return groups
-}
-
-func deliverToTenant(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group []store.Mailbox, raw []byte, sha string) (StoredMessage, error) {
-	tenantID, primary := group[0].TenantID, group[0].ID
-	msgID := p.MessageID
-	if msgID == "" {
-		msgID = generateMessageID(d.Hostname)
-	} else {
-		// RFC 5321 §4.5.4.1: a client may retry a message whose 250 it never saw.
-		dup, err := tx.FindDuplicate(ctx, tenantID, primary, msgID, sha)
-		if err == nil {
-			return StoredMessage{Message: store.Message{ID: dup, TenantID: tenantID, MessageID: msgID}, Duplicate: true}, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
-		}
-	}
-	m := store.Message{
-		MailboxID: &primary, Direction: store.DirectionIn, Folder: "INBOX", MessageID: msgID,
-		InReplyTo: idList(p.InReplyTo).first(), From: cleanText(p.FromText, 2000), To: cleanText(p.ToText, 4000),
-		Cc: cleanText(p.CcText, 4000), Subject: p.Subject, Size: int64(len(raw)), SHA256: sha, Raw: raw,
-		SentAt: tx.Now(),
-	}
-	if !p.Date.IsZero() {
-		m.SentAt = p.Date.UnixMilli()
-	}
-	if err := threadAndFile(ctx, tx, tenantID, p, &m); err != nil {
-		return StoredMessage{}, err
-	}
-	owner, err := privateOwner(ctx, tx, group)
-	if err != nil {
-		return StoredMessage{}, err
-	}
-	m.PrivateOwnerID = owner
-	stored, err := tx.InsertMessage(ctx, tenantID, m)
-	if err != nil {
-		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
-	}
-	for _, mb := range group {
-		for _, role := range roles(mb.Address, p) {
-			if err := tx.LinkMessageMailbox(ctx, tenantID, stored.ID, mb.ID, role); err != nil {
-				return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
-			}
-		}
-	}
-	stored.Raw = nil
-	return StoredMessage{Message: stored}, nil
+	return NewBatch(nil, tx).Deliver(ctx, Prepare(d))
 }
 
 // threadAndFile joins the conversation of the message that this one answers and files it
 // (X3, A5): In-Reply-To first, then References from the newest to the oldest (RFC 5322
 // §3.6.4 lists them oldest first). A reply to a filed message goes to that contact; other
 // mail from a contact's address goes to the contact; the rest is unassigned.
-func threadAndFile(ctx context.Context, tx *store.Tx, tenantID int64, p Parsed, m *store.Message) error {
+func (b *Batch) threadAndFile(ctx context.Context, tenantID int64, p Parsed, m *store.Message) error {
 	order := append([]string{}, p.InReplyTo...)
 	for i := len(p.References) - 1; i >= 0; i-- {
 		order = append(order, p.References[i])
@@ -193,7 +76,7 @@ func threadAndFile(ctx context.Context, tx *store.Tx, tenantID int64, p Parsed, 
 		order = order[:maxReferencesQuery]
 	}
 	if len(order) > 0 {
-		found, err := tx.MessagesByMessageID(ctx, tenantID, order)
+		found, err := b.tx.MessagesByMessageID(ctx, tenantID, order)
 		if err != nil {
 			return fmt.Errorf("mailstore: %w", err)
 		}
@@ -207,14 +90,14 @@ func threadAndFile(ctx context.Context, tx *store.Tx, tenantID int64, p Parsed, 
 		}
 	}
 	for _, from := range p.From {
-		c, err := tx.ContactByEmail(ctx, tenantID, from)
-		if err == nil {
-			m.ContactID = &c.ID
+		id, err := b.contactID(ctx, tenantID, from)
+		if err != nil {
+			return err
+		}
+		if id != 0 {
+			m.ContactID = &id
 			m.FiledReason = ReasonFromContact
 			return nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("mailstore: %w", err)
 		}
 	}
 	m.FiledReason = ReasonUnassigned
@@ -251,33 +134,6 @@ func uniqueNonEmpty(ids []string) []string {
 		}
 	}
 	return out
-}
-
-// privateOwner returns the owner when every receiving mailbox of the tenant is the private
-// account of the same user (C3); mail that also reached a shared mailbox is shared.
-func privateOwner(ctx context.Context, tx *store.Tx, group []store.Mailbox) (*int64, error) {
-	code := ""
-	for i, mb := range group {
-		s, err := ParseSettings(mb.Settings)
-		if err != nil || s.PrivateOwner == "" {
-			return nil, nil
-		}
-		if i > 0 && s.PrivateOwner != code {
-			return nil, nil
-		}
-		code = s.PrivateOwner
-	}
-	id, err := tx.UserIDByShortCode(ctx, group[0].TenantID, code)
-	if errors.Is(err, store.ErrNotFound) {
-		// A short code that names nobody must not make private mail public: an owner id
-		// that matches no user hides it until someone files it at a contact.
-		none := int64(-1)
-		return &none, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mailstore: %w", err)
-	}
-	return &id, nil
 }
 
 // roles says how a receiving mailbox takes part: by its address in From, To or Cc, or

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"postfach/internal/mailstore"
 	"postfach/internal/store"
 )
 
@@ -18,6 +19,11 @@ import (
 // Batches form naturally: while one transaction commits, the next deliveries queue up and
 // go into the following transaction together. Linger optionally waits a little longer for
 // more deliveries when a batch is not full.
+//
+// The commit goroutine is the one serial part of ingest, so it does nothing a session can
+// do: messages arrive parsed and hashed (mailstore.Prepare, in the session goroutine), and
+// a transaction's deliveries share one mailstore.Batch (statements prepared once per
+// connection, look-ups asked once per batch).
 type Committer struct {
 	db       *store.DB
 	maxBatch int
@@ -39,9 +45,9 @@ type CommitStats struct {
 }
 
 type job struct {
-	ctx  context.Context
-	fn   func(tx *store.Tx) error
-	done chan error
+	ctx      context.Context
+	prepared *mailstore.Prepared
+	done     chan error
 }
 
 // NewCommitter starts the commit loop. maxBatch bounds a transaction's size; linger is how
@@ -59,11 +65,11 @@ func NewCommitter(db *store.DB, maxBatch int, linger time.Duration) *Committer {
 // errCommitterClosed is returned to deliveries submitted after Close.
 var errCommitterClosed = errors.New("smtpd: committer closed")
 
-// Do runs fn in a shared transaction and returns once that transaction is committed (nil)
-// or rolled back (fn's error, or the commit's). fn may run more than once when its batch
-// fails and is retried alone; it must not keep state outside tx between runs.
-func (c *Committer) Do(ctx context.Context, fn func(tx *store.Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+// Deliver stores a prepared message in a shared transaction and returns once that
+// transaction is committed (nil) or rolled back (the delivery's error, or the commit's).
+// When a batch fails, each of its deliveries is retried in a transaction of its own.
+func (c *Committer) Deliver(ctx context.Context, p *mailstore.Prepared) error {
+	j := &job{ctx: ctx, prepared: p, done: make(chan error, 1)}
 	select {
 	case c.queue <- j:
 	case <-c.stop:
@@ -163,8 +169,9 @@ func (c *Committer) commit(batch []*job) {
 		return
 	}
 	err := c.db.InTx(context.Background(), func(tx *store.Tx) error {
+		b := mailstore.NewBatch(c.db, tx)
 		for _, j := range live {
-			if err := j.fn(tx); err != nil {
+			if _, err := b.Deliver(context.Background(), j.prepared); err != nil {
 				return err
 			}
 		}
@@ -186,7 +193,7 @@ func (c *Committer) commit(batch []*job) {
 	c.mu.Unlock()
 	for _, j := range live {
 		j.done <- c.db.InTx(context.Background(), func(tx *store.Tx) error {
-			if err := j.fn(tx); err != nil {
+			if _, err := mailstore.NewBatch(c.db, tx).Deliver(context.Background(), j.prepared); err != nil {
 				return fmt.Errorf("delivery: %w", err)
 			}
 			return nil

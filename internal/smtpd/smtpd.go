@@ -220,17 +220,15 @@ func (s *session) Data(r io.Reader) error {
 	case err != nil:
 		return err // size limit (552) or a broken connection
 	}
-	d := mailstore.Delivery{
+	// Parsing and hashing happen here, in the session's goroutine, so that the one commit
+	// goroutine only runs statements.
+	prepared := mailstore.Prepare(mailstore.Delivery{
 		Source: "smtp", EnvelopeFrom: s.from, Recipients: s.recipients, Mailboxes: s.mailboxes,
 		Raw: buf.Bytes(), Trace: s.received(), Hostname: s.srv.cfg.Hostname,
-	}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err = s.srv.committer.Do(ctx, func(tx *store.Tx) error {
-		// The shared transaction must not fail because this one session gave up.
-		_, err := mailstore.Deliver(context.WithoutCancel(ctx), tx, d)
-		return err
-	})
+	err = s.srv.committer.Deliver(ctx, prepared)
 	if err != nil {
 		s.srv.log.Error("smtpd: store message", "from", s.from, "err", err)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary failure storing the message, please try again later")
