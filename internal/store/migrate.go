@@ -23,6 +23,7 @@ var migrations = []migration{
 	{5, "accounts", schemaAccounts},
 	{6, "outbound", schemaOutbound},
 	{7, "hosted mailboxes", schemaHosted},
+	{9, "webhooks", schemaWebhooks},
 	{8, "fetch", schemaFetch},
 	{9, "webhooks", schemaWebhooks},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
