@@ -200,8 +200,11 @@ func TestBrowserGrantAppearsAndVanishes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.do(paul, "preview", chromedp.Click(chromedp.CSS(`#send`)), chromedp.WaitVisible(chromedp.CSS(`#preview`)))
+	b.do(paul, "preview", chromedp.Click(chromedp.CSS(`#preview-button`)), chromedp.WaitVisible(chromedp.CSS(`#preview`)))
 	b.screenshot(paul, "compose-preview")
+	// Senden puts the message into the Postausgang; no worker runs here, so it stays queued.
+	b.do(paul, "send", chromedp.Click(chromedp.CSS(`#send`)), chromedp.WaitVisible(chromedp.CSS(`#queue tr.current[data-state="queued"]`)))
+	b.screenshot(paul, "queue")
 
 	// The admin removes the grant, through the confirmation page.
 	mb := e.mailboxByAddress("vertrieb@celanio.example")

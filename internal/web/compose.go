@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"html/template"
 	"net/http"
 	"net/mail"
@@ -21,6 +22,7 @@ import (
 func (u *UI) composeRoutes(h func(string, role, handlerFunc)) {
 	h("GET /kommunikation", roleUser, u.composePage)
 	h("POST /kommunikation", roleUser, u.composeSubmit)
+	h("GET /postausgang", roleTenant, u.queuePage)
 }
 
 type composeData struct {
@@ -62,7 +64,9 @@ func (u *UI) composePage(w http.ResponseWriter, r *http.Request, p *page) {
 		return
 	}
 	q := r.URL.Query()
-	p.Form = url.Values{}
+	// A fresh idempotency key per compose page: sending the same form twice (a double
+	// click, a reload after a lost answer) queues the message once.
+	p.Form = url.Values{"idem": {rand.Text()}}
 	for _, k := range []string{"sender", "reply", "to", "cc", "bcc", "subject"} {
 		if v := q.Get(k); v != "" {
 			p.Form.Set(k, v)
@@ -174,6 +178,21 @@ func (u *UI) composeSubmit(w http.ResponseWriter, r *http.Request, p *page) {
 	if len(p.Errs) > 0 {
 		p.Error = p.T("web.form.has_errors")
 		status = http.StatusUnprocessableEntity
+	} else if f.Get("action") == "send" {
+		// Send goes through core, which asks the policy engine again and commits the message
+		// with its queue row before answering (M1, X2).
+		res, err := u.d.Core.Send(r.Context(), *p.Actor, sendInput(f))
+		if err == nil {
+			u.redirect(w, r, "/postausgang?nachricht="+strconv.FormatInt(res.ID, 10), "web.flash.queued")
+			return
+		}
+		status = p.formStatus(err)
+		for from, to := range map[string]string{"reply_to": "reply", "text": "body_text", "html": "body_html", "body": "body_text"} {
+			if msg, ok := p.Errs[from]; ok {
+				p.Errs[to] = msg
+				delete(p.Errs, from)
+			}
+		}
 	} else {
 		// Sanitised HTML is shown as HTML: the user sees what the recipient will see.
 		pv.HTML = template.HTML(signature.Policy().Sanitize(f.Get("body_html")))
@@ -185,4 +204,59 @@ func (u *UI) composeSubmit(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	p.Title, p.Nav, p.Data = "web.compose.title", "compose", d
 	u.render(w, r, status, "compose", p)
+}
+
+// sendInput is the compose form as a core send; the addresses were checked by addressList.
+func sendInput(f url.Values) core.SendInput {
+	in := core.SendInput{Sender: f.Get("sender"), ReplyTo: f.Get("reply"), Subject: strings.TrimSpace(f.Get("subject")),
+		Text: f.Get("body_text"), HTML: f.Get("body_html"), IdempotencyKey: f.Get("idem")}
+	in.TemplateID, _ = strconv.ParseInt(f.Get("vorlage"), 10, 64)
+	in.To, in.Cc, in.Bcc = sendAddresses(f.Get("to")), sendAddresses(f.Get("cc")), sendAddresses(f.Get("bcc"))
+	return in
+}
+
+func sendAddresses(value string) []core.SendAddress {
+	if strings.TrimSpace(value) == "" {
+		return nil
+	}
+	list, err := mail.ParseAddressList(value)
+	if err != nil {
+		return nil
+	}
+	out := make([]core.SendAddress, 0, len(list))
+	for _, a := range list {
+		out = append(out, core.SendAddress{Name: a.Name, Address: a.Address})
+	}
+	return out
+}
+
+// queueStates are the filters of the Postausgang, in the order a message passes them.
+var queueStates = []string{store.QueueQueued, store.QueueSending, store.QueueDeferred, store.QueueSent, store.QueueFailed, store.QueueRefused}
+
+type queueData struct {
+	Items    []core.QueueItem
+	States   []string
+	Selected int64 // the message just sent, highlighted
+}
+
+// queuePage is the Postausgang (X2): every message with its state — queued, sending, sent,
+// deferred with the next attempt and the last error, failed, refused by policy. Users see
+// their own sends, admins the tenant's.
+func (u *UI) queuePage(w http.ResponseWriter, r *http.Request, p *page) {
+	q := r.URL.Query()
+	state := strings.TrimSpace(q.Get("state"))
+	items, err := u.d.Core.Queue(r.Context(), *p.Actor, core.QueueInput{State: state, Limit: 200})
+	status := http.StatusOK
+	if err != nil {
+		if len(core.FieldErrors(err)) == 0 {
+			u.fail(w, r, p, err)
+			return
+		}
+		status = p.setErr(err)
+	}
+	d := queueData{Items: items, States: queueStates}
+	d.Selected, _ = strconv.ParseInt(q.Get("nachricht"), 10, 64)
+	p.Form = url.Values{"state": {state}}
+	p.Title, p.Nav, p.Data = "web.queue.title", "queue", d
+	u.render(w, r, status, "queue", p)
 }

@@ -15,7 +15,8 @@ func (e *env) fingerprint(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, table := range []string{"tenants", "users", "user_groups", "group_members", "mailboxes", "mailbox_grants", "templates",
-		"signatures", "user_pictures", "sessions", "audit_log"} {
+		"signatures", "user_pictures", "sessions", "audit_log", "messages", "outbound_queue", "domain_checks", "connection_tests", "tenant_domains",
+		"hosted_credentials"} {
 		var n int
 		if err := e.srv.DB.SQL().QueryRowContext(e.ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
 			t.Fatal(err)

@@ -138,6 +138,9 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 			// Without a target the merge tab comes back with the field marked.
 			visits = append(visits, visit{"admin", admin, path, 422}, visit{"admin", admin, fmt.Sprintf("%s?target_id=%d", path, f.account2ID), 200},
 				visit{"user", user, path, 403})
+		case pattern == "/postausgang":
+			visits = append(visits, visit{"user", user, path, 200}, visit{"admin", admin, path, 200}, visit{"operator in tenant", opIn, path, 200},
+				visit{"user", user, path + "?state=sent", 200}, visit{"user", user, path + "?state=kaputt", 422}, visit{"operator", op, path, 403})
 		case pattern == "/kommunikation" || pattern == "/signaturen":
 			visits = append(visits, visit{"user", user, path, 200}, visit{"admin", admin, path, 200})
 			if pattern == "/signaturen" {
@@ -176,6 +179,7 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		{"user", user, "/kommunikation", url.Values{"sender": {"mailbox:999999"}, "to": {"not an address"}}, 422},
 		{"user", user, "/kommunikation", url.Values{"sender": {"system"}, "to": {"Kunde <kunde@example.com>"}, "subject": {"Hallo"},
 			"body_text": {"Text"}, "body_html": {"<p>Hallo <script>alert(1)</script></p>"}}, 200},
+		{"user", user, "/kommunikation", url.Values{"action": {"send"}, "sender": {"mailbox:999999"}, "to": {"kunde@example.com"}}, 422},
 		{"user", user, "/signaturen", url.Values{"action": {"preview"}, "body_html": {"<p>@Name@ @Bild(0,20,20)@</p>"}}, 200},
 		{"admin", admin, "/signaturen", url.Values{"action": {"preview"}, "body_html": {"<p>@Name@ @Telefon@</p>"}}, 200},
 		{"operator", op, "/betreiber/mandanten", url.Values{"name": {""}, "slug": {"Bad Slug"}, "mailbox_quota": {"viele"}}, 422},
