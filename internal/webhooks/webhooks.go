@@ -32,14 +32,14 @@ const (
 )
 
 // Events lists every event an endpoint may subscribe to.
-var Events = []string{EventReceived, EventSent, EventBounced}
+func Events() []string { return []string{EventReceived, EventSent, EventBounced} }
 
-// ErrUnknownEvent is returned for an event name not in Events.
+// ErrUnknownEvent is returned for an event name not in Events().
 var ErrUnknownEvent = errors.New("webhooks: unknown event")
 
 // KnownEvent reports whether name is an event endpoints can subscribe to.
 func KnownEvent(name string) bool {
-	for _, e := range Events {
+	for _, e := range Events() {
 		if e == name {
 			return true
 		}
