@@ -142,6 +142,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv.StartDomainChecks(ctx)
+	srv.StartWebhooks(ctx)
 	if err := srv.StartQueue(ctx); err != nil {
 		return err
 	}

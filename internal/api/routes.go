@@ -284,6 +284,7 @@ func (a *API) table() []Route {
 	routes = append(routes, a.accountsRoutes()...)
 	routes = append(routes, a.sendRoutes()...)
 	routes = append(routes, a.hostedRoutes()...)
+	routes = append(routes, a.webhookRoutes()...)
 	return routes
 }
 
