@@ -348,6 +348,13 @@ func (s *Service) sendRoute(ctx context.Context, tid int64, from policy.Option) 
 // appendSignature adds the user's signature (C8: per-user wins over the general one) to both
 // bodies, with its pictures as inline parts.
 func (s *Service) appendSignature(ctx context.Context, tid, uid int64, out *mailout.Outgoing) error {
+	// Most tenants have no signature; rendering builds a sanitiser policy, so look first.
+	tx := s.DB.Read()
+	_, errGeneral := tx.SignatureFor(ctx, tid, nil)
+	_, errOwn := tx.SignatureFor(ctx, tid, &uid)
+	if errors.Is(errGeneral, store.ErrNotFound) && errors.Is(errOwn, store.ErrNotFound) {
+		return nil
+	}
 	sig, err := s.RenderSignature(ctx, tid, uid)
 	if err != nil {
 		return err
