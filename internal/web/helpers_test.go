@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"postfach/internal/demo"
 	"postfach/internal/server"
 	"postfach/internal/store"
+	"postfach/internal/store/storetest"
 )
 
 const demoPassword = "demodemo123"
@@ -36,6 +38,10 @@ func newEnv(t testing.TB) *env {
 	ctx := context.Background()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
+	// POSTFACH_TEST_POSTGRES runs the UI on a private PostgreSQL schema.
+	if dbURL, _ := storetest.URL(t); dbURL != "" {
+		cfg.DatabaseURL = dbURL
+	}
 	cfg.HTTPAddr = "127.0.0.1:0"
 	srv, err := server.Open(ctx, cfg, nil)
 	if err != nil {
@@ -83,6 +89,30 @@ func (e *env) account(t testing.TB, address, name string) core.Account {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// txtRecords answers domain verification lookups from a map.
+type txtRecords map[string][]string
+
+func (m txtRecords) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if v, ok := m[name]; ok {
+		return v, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// verifiedDomain adds a domain to the demo tenant and verifies it against txtRecords.
+func (e *env) verifiedDomain(t testing.TB, domain string) core.DomainView {
+	t.Helper()
+	d, err := e.srv.Core.AddTenantDomain(e.ctx, e.admin, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Core.Hosting.Resolver = txtRecords{domain: {core.VerifyPrefix + d.VerifyToken}}
+	if d, err = e.srv.Core.VerifyTenantDomain(e.ctx, e.admin, d.ID); err != nil || !d.Verified {
+		t.Fatalf("verify %s: %v %v", domain, d, err)
+	}
+	return d
 }
 
 // client talks to the handler directly, carrying its cookies like a browser would.

@@ -347,23 +347,30 @@ func (u *UI) grantEndConfirm(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Title, p.Nav = "web.confirm.title", "admin"
 	p.Data = confirmData{Heading: p.T("web.grants.remove"), Message: p.T("web.confirm.grant_removed", "name", row.Name, "mailbox", m.Address),
 		Lost: lostAccess(p, m, []grantRow{*row}), Action: "/admin/postfaecher/" + id + "/rechte/" + strconv.FormatInt(gid, 10) + "/entfernen",
-		Back: "/admin/postfaecher/" + id, Button: p.T("web.grants.remove")}
+		Back: mailboxHome(m), Button: p.T("web.grants.remove")}
 	u.render(w, r, http.StatusOK, "confirm", p)
 }
 
 func (u *UI) grantEnd(w http.ResponseWriter, r *http.Request, p *page) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		u.fail(w, r, p, err)
+	m, ok := u.loadMailbox(w, r, p)
+	if !ok {
 		return
 	}
 	gid, err := pathID(r, "grant")
 	if err == nil {
-		err = u.d.Core.EndGrant(r.Context(), *p.Actor, id, gid)
+		err = u.d.Core.EndGrant(r.Context(), *p.Actor, m.ID, gid)
 	}
 	if err != nil {
 		u.fail(w, r, p, err)
 		return
 	}
-	u.redirect(w, r, "/admin/postfaecher/"+strconv.FormatInt(id, 10), "web.flash.grant_removed")
+	u.redirect(w, r, mailboxHome(m), "web.flash.grant_removed")
+}
+
+// mailboxHome is the page a mailbox is edited on: hosted mailboxes have their own.
+func mailboxHome(m store.Mailbox) string {
+	if m.Kind == store.KindHosted {
+		return idPath(hostedPath, m.ID)
+	}
+	return idPath("/admin/postfaecher", m.ID)
 }

@@ -16,7 +16,7 @@ import (
 // fixture holds the ids that the route patterns need.
 type fixture struct {
 	tenantID, mailboxID, grantID, userID, groupID, templateID int64
-	accountID, account2ID                                     int64
+	accountID, account2ID, domainID, hostedID                 int64
 }
 
 func (e *env) fixture(t *testing.T) fixture {
@@ -45,6 +45,13 @@ func (e *env) fixture(t *testing.T) fixture {
 	}
 	f.accountID = e.account(t, "info@kunde-eins.example", "Kunde Eins").ID
 	f.account2ID = e.account(t, "vertrieb@kunde-eins.example", "Vertrieb").ID
+	f.domainID = e.verifiedDomain(t, "eigene-domain.example").ID
+	addr := "team@eigene-domain.example"
+	created, err := e.srv.Core.CreateHostedMailbox(e.ctx, e.admin, core.HostedInput{Address: &addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hostedID = created.Mailbox.ID
 	return f
 }
 
@@ -67,6 +74,10 @@ func (f fixture) expand(t *testing.T, pattern string) string {
 		main = id(f.templateID)
 	case strings.HasPrefix(pattern, "/admin/mail-accounts/"):
 		main = id(f.accountID)
+	case strings.HasPrefix(pattern, "/admin/domains/"):
+		main = id(f.domainID)
+	case strings.HasPrefix(pattern, "/admin/hosted/"):
+		main = id(f.hostedID)
 	}
 	out := strings.NewReplacer("{id}", main, "{grant}", id(f.grantID), "{order}", "0", "{$}", "").Replace(pattern)
 	if strings.Contains(out, "{") {
@@ -193,6 +204,15 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/verbindungstest", f.accountID), url.Values{"protocol": {"receive"},
 			"receive.type": {"imap"}, "receive.host": {"127.0.0.1"}, "receive.username": {"u"}, "receive.password": {"geheim-123"}}, 200},
 		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/loeschen", f.accountID), url.Values{"confirm": {"falsch"}}, 409},
+		{"admin", admin, "/admin/domains", url.Values{"domain": {"kaputt"}}, 422},
+		{"admin", admin, "/admin/hosted", url.Values{"name": {""}, "domain": {"eigene-domain.example"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/abwesenheit", f.hostedID), url.Values{"ooo.enabled": {"1"}, "ooo.text": {""},
+			"ooo.start": {"2026-01-02T10:00"}, "ooo.end": {"2026-01-01T10:00"}, "ooo.period_days": {"viele"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/abwesenheit", f.hostedID), url.Values{"ooo.enabled": {"1"}, "ooo.text": {"Bin weg"},
+			"ooo.start": {"2026-01-02T10:00"}, "ooo.end": {"2026-01-01T10:00"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/passwort", f.hostedID), url.Values{"own_password": {"falsch"}}, 403},
+		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/passwort", f.hostedID), url.Values{"own_password": {demoPassword}}, 200},
+		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/zugangsdaten", f.hostedID), url.Values{"to": {"kaputt"}}, 422},
 		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/zusammenfuehren", f.accountID), url.Values{"target_id": {strconv.FormatInt(f.account2ID, 10)}, "confirm": {"falsch"}}, 409},
 		{"anonymous", anon, "/login", url.Values{"tenant": {"demo"}, "login": {"admin"}, "password": {"falsch"}}, 401},
 	}
