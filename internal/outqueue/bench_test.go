@@ -95,7 +95,7 @@ func runEndToEnd(t *testing.T, sinkAddr string, size, messages int) (rate float6
 		c.Schedule = &s
 		c.Poll = 20 * time.Millisecond
 	})
-	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", size/58+2)[:max(size-400, 10)]
+	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", size/50+1)[:max(size-400, 10)]
 	start := time.Now()
 	var wg sync.WaitGroup
 	wg.Go(func() { q.Run(ctx) })
@@ -129,7 +129,7 @@ func runEndToEnd(t *testing.T, sinkAddr string, size, messages int) (rate float6
 		})
 	}
 	posted.Wait()
-	fmt.Printf("posted after %s\n", time.Since(start))
+	enqueued := time.Since(start)
 	for {
 		counts, err := f.db.Read().OutboundStateCounts(ctx)
 		if err != nil {
@@ -149,6 +149,7 @@ func runEndToEnd(t *testing.T, sinkAddr string, size, messages int) (rate float6
 	if err := f.db.SQL().QueryRow(`SELECT COALESCE(SUM(attempts), 0) FROM outbound_queue`).Scan(&attempts); err != nil {
 		t.Fatal(err)
 	}
+	fmt.Printf("  all %d accepted (202) after %s: %.0f msg/s enqueued while delivering\n", messages, enqueued.Round(time.Millisecond), float64(messages)/enqueued.Seconds())
 	return float64(messages) / elapsed.Seconds(), attempts
 }
 
