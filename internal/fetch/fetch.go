@@ -40,6 +40,8 @@ type Fetcher struct {
 	Log  *slog.Logger
 
 	// Holder names this instance in lease rows; empty: host name, pid and a random suffix.
+	// A stable name (one per instance) lets a restarted instance take back its sources at
+	// once instead of waiting for their leases to expire.
 	Holder string
 	// Network is what user-supplied mail hosts may be (the operator's allowed private ranges).
 	Network netguard.Policy
@@ -114,6 +116,9 @@ func (f *Fetcher) Run(ctx context.Context) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if err := f.DB.InTx(ctx, func(tx *store.Tx) error { return tx.ReleaseHolderLeases(ctx, f.Holder) }); err != nil && ctx.Err() == nil {
+		f.Log.Warn("fetch: release leases of a previous run", "err", err)
+	}
 	tick := time.NewTicker(f.Tick)
 	defer tick.Stop()
 	var lastSync time.Time

@@ -112,7 +112,7 @@ type FetchRunResult struct {
 // A "fetch now" that arrived during the run (due_at = 0) is kept.
 func (tx *Tx) ReleaseFetchSource(ctx context.Context, mailboxID int64, holder string, r FetchRunResult) error {
 	q := `UPDATE fetch_sources SET lease_holder = '', lease_until = 0, idle = ?, imported = imported + ?,
-		due_at = CASE WHEN due_at = 0 THEN 0 ELSE ? END, `
+		due_at = CASE WHEN due_at = 0 THEN 0 ELSE CAST(? AS BIGINT) END, `
 	args := []any{r.Idle, r.Imported, r.NextDue}
 	if r.Error == "" {
 		q += `last_ok_at = ?, last_error = '', failures = 0`
@@ -487,6 +487,17 @@ func (tx *Tx) ClearFetchDue(ctx context.Context, mailboxID int64, holder string,
 	_, err := tx.exec(ctx, `UPDATE fetch_sources SET due_at = ? WHERE mailbox_id = ? AND lease_holder = ? AND due_at = 0`, until, mailboxID, holder)
 	if err != nil {
 		return fmt.Errorf("clear fetch due: %w", err)
+	}
+	return nil
+}
+
+// ReleaseHolderLeases makes every source leased by holder due again. An instance calls it
+// when it starts: with a stable holder name, what it held before a crash is not being
+// fetched by anyone, and need not wait for the lease to run out.
+func (tx *Tx) ReleaseHolderLeases(ctx context.Context, holder string) error {
+	_, err := tx.exec(ctx, `UPDATE fetch_sources SET lease_holder = '', lease_until = 0, due_at = 0 WHERE lease_holder = ?`, holder)
+	if err != nil {
+		return fmt.Errorf("release holder leases: %w", err)
 	}
 	return nil
 }
