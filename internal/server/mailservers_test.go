@@ -268,11 +268,28 @@ print("own:", send(int(os.environ["SUB"]), False, U, "Vertrieb <%s>" % U))
 print("own465:", send(int(os.environ["SUBS"]), True, U, U))
 print("header:", send(int(os.environ["SUB"]), False, U, "chef@fremd.example"))
 print("cross:", send(int(os.environ["SUB"]), False, os.environ["OTHER"], U))
+# AUTH LOGIN (Outlook's mechanism): with prompts for both values, and with the user name as
+# initial response; a wrong password is refused.
+for initial in (False, True):
+    s = smtplib.SMTP("localhost", int(os.environ["SUB"])); s.starttls(context=ctx); s.ehlo()
+    s.user, s.password = U, P
+    assert "LOGIN" in s.esmtp_features["auth"].split(), s.esmtp_features
+    code, resp = s.auth("LOGIN", s.auth_login, initial_response_ok=initial)
+    s.sendmail(U, ["kunde@example.org"], "From: %s\r\nTo: kunde@example.org\r\nSubject: Login\r\n\r\nx\r\n" % U)
+    s.quit()
+    print("login initial=%s: %d" % (initial, code))
+s = smtplib.SMTP_SSL("localhost", int(os.environ["SUBS"]), context=ctx)
+s.ehlo(); s.user, s.password = U, "falsch"
+try:
+    s.auth("LOGIN", s.auth_login, initial_response_ok=False); print("login wrong: accepted")
+except smtplib.SMTPAuthenticationError as e:
+    print("login wrong: refused", e.smtp_code)
 `)
 	if err != nil {
 		t.Fatalf("python smtplib: %v\n%s", err, out)
 	}
-	for _, want := range []string{"own: accepted", "own465: accepted", "header: refused", "cross: refused"} {
+	for _, want := range []string{"own: accepted", "own465: accepted", "header: refused", "cross: refused",
+		"login initial=False: 235", "login initial=True: 235", "login wrong: refused 535"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("want %q in\n%s", want, out)
 		}
@@ -281,8 +298,8 @@ print("cross:", send(int(os.environ["SUB"]), False, os.environ["OTHER"], U))
 	if err := f.srv.DB.SQL().QueryRow(f.srv.DB.Rebind(`SELECT COUNT(*) FROM outbound_queue WHERE mailbox_id = ?`), f.box.ID).Scan(&queued); err != nil {
 		t.Fatal(err)
 	}
-	if queued != 2 {
-		t.Errorf("queued %d messages, want 2", queued)
+	if queued != 4 {
+		t.Errorf("queued %d messages, want 4", queued)
 	}
 	// swaks as a second real client, without TLS: AUTH must be refused.
 	swaks := testpeers.Swaks(t)
@@ -292,6 +309,12 @@ print("cross:", send(int(os.environ["SUB"]), False, os.environ["OTHER"], U))
 		"--header", "From: "+f.box.Address).CombinedOutput()
 	if err != nil || !strings.Contains(string(sw), "250") {
 		t.Errorf("swaks over STARTTLS: %v\n%s", err, sw)
+	}
+	sw, err = exec.Command(swaks, "--server", "127.0.0.1", "--port", sub, "--from", f.box.Address, "--to", "kunde@example.org",
+		"--auth", "LOGIN", "--auth-user", f.box.Address, "--auth-password", f.password, "--tls", "--tls-ca-path", f.caPath,
+		"--header", "From: "+f.box.Address).CombinedOutput()
+	if err != nil || !strings.Contains(string(sw), "334 VXNlcm5hbWU6") || !strings.Contains(string(sw), "235 ") {
+		t.Errorf("swaks AUTH LOGIN: %v\n%s", err, sw)
 	}
 }
 

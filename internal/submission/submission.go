@@ -121,29 +121,39 @@ var (
 	errTemporary    = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary server error, try again later")
 )
 
-func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+// AuthMechanisms offers PLAIN (RFC 4616) and LOGIN (Outlook's choice, see authlogin.go).
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, mechLogin} }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain {
-		return nil, smtp.ErrAuthUnknownMechanism
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			// RFC 4616 §2: an authorization identity other than the user is not supported.
+			if identity != "" && !strings.EqualFold(identity, username) {
+				return errAuthFailed
+			}
+			return s.authenticate(username, password)
+		}), nil
+	case mechLogin:
+		return newLoginServer(s.authenticate), nil
 	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && !strings.EqualFold(identity, username) {
-			return errAuthFailed
-		}
-		p, err := s.srv.cfg.Core.AuthenticateHosted(s.ctx, "submission", username, password, s.remote)
-		switch {
-		case errors.Is(err, core.ErrHostedThrottled):
-			return errThrottled
-		case errors.Is(err, core.ErrHostedAuthFailed):
-			return errAuthFailed
-		case err != nil:
-			s.srv.cfg.Log.Error("submission: auth", "err", err)
-			return errTemporary
-		}
-		s.p = &p
-		return nil
-	}), nil
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// authenticate checks a login through core (throttled and logged) and keeps the principal.
+func (s *session) authenticate(username, password string) error {
+	p, err := s.srv.cfg.Core.AuthenticateHosted(s.ctx, "submission", username, password, s.remote)
+	switch {
+	case errors.Is(err, core.ErrHostedThrottled):
+		return errThrottled
+	case errors.Is(err, core.ErrHostedAuthFailed):
+		return errAuthFailed
+	case err != nil:
+		s.srv.cfg.Log.Error("submission: auth", "err", err)
+		return errTemporary
+	}
+	s.p = &p
+	return nil
 }
 
 func (s *session) Reset() { s.from, s.rcpts = "", nil }
