@@ -143,6 +143,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv.StartDomainChecks(ctx)
 	srv.StartWebhooks(ctx)
+	srv.StartFetching(ctx)
 	if err := srv.StartQueue(ctx); err != nil {
 		return err
 	}

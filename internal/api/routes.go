@@ -285,6 +285,7 @@ func (a *API) table() []Route {
 	routes = append(routes, a.sendRoutes()...)
 	routes = append(routes, a.hostedRoutes()...)
 	routes = append(routes, a.webhookRoutes()...)
+	routes = append(routes, a.fetchRoutes()...)
 	return routes
 }
 
