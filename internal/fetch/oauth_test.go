@@ -1,0 +1,163 @@
+package fetch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"postfach/internal/core"
+	"postfach/internal/store"
+	"postfach/internal/store/storetest"
+)
+
+// tokenEndpoint is an in-process OAuth2 token endpoint (RFC 6749 §3.2) that can revoke.
+type tokenEndpoint struct {
+	calls    atomic.Int32
+	revoked  atomic.Bool
+	lastPKCE atomic.Value
+}
+
+func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.calls.Add(1)
+	_ = r.ParseForm()
+	w.Header().Set("Content-Type", "application/json")
+	reply := func(status int, v any) { w.WriteHeader(status); _ = json.NewEncoder(w).Encode(v) }
+	switch r.Form.Get("grant_type") {
+	case "authorization_code":
+		e.lastPKCE.Store(r.Form.Get("code_verifier"))
+		if r.Form.Get("code") != "good-code" {
+			reply(400, map[string]string{"error": "invalid_grant"})
+			return
+		}
+		// Expires within the refresh margin: the first use refreshes.
+		reply(200, map[string]any{"access_token": "at-1", "refresh_token": "rt-1", "token_type": "Bearer", "expires_in": 60})
+	case "refresh_token":
+		if e.revoked.Load() || r.Form.Get("refresh_token") != "rt-1" {
+			reply(400, map[string]string{"error": "invalid_grant", "error_description": "AADSTS50173: the grant was revoked"})
+			return
+		}
+		reply(200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600})
+	default:
+		reply(400, map[string]string{"error": "unsupported_grant_type"})
+	}
+}
+
+func TestOAuthGrantRefreshAndRevoke(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fx := newFixture(t, storetest.Open(t), nil)
+	ep := &tokenEndpoint{}
+	ts := httptest.NewServer(ep)
+	defer ts.Close()
+	if err := fx.svc.SetOAuthApp(ctx, core.OAuthApp{Provider: core.OAuthMicrosoft, ClientID: "client", ClientSecret: "s3cret",
+		AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", Scopes: []string{"IMAP.AccessAsUser.All", "offline_access"}}); err != nil {
+		t.Fatal(err)
+	}
+	id := fx.account(t, "o365@firma.example", core.ReceiveIMAPO365, "127.0.0.1:1", "tls", "o365@firma.example", "", false)
+
+	st, err := fx.svc.AccountFetchStatus(ctx, fx.admin, id)
+	if err != nil || st.OAuth != store.OAuthReauthorize {
+		t.Fatalf("before any grant: %+v, %v", st, err)
+	}
+	start, err := fx.svc.StartAccountOAuth(ctx, fx.admin, id, "https://postfach.example/api/v1/oauth/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(start.URL)
+	q := u.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("login_hint") != "o365@firma.example" || q.Get("client_id") != "client" {
+		t.Fatalf("authorisation URL %s", start.URL)
+	}
+	if _, err := fx.svc.FinishAccountOAuth(ctx, q.Get("state"), "good-code"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ep.lastPKCE.Load().(string); v == "" {
+		t.Fatal("no PKCE verifier sent")
+	}
+	if _, err := fx.svc.FinishAccountOAuth(ctx, q.Get("state"), "good-code"); err == nil {
+		t.Fatal("a state was accepted twice")
+	}
+
+	mb, err := fx.db.Read().MailboxByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stored token expires in a minute: refreshed before use.
+	tok, err := fx.svc.AccountAccessToken(ctx, mb, core.OAuthMicrosoft)
+	if err != nil || tok != "at-2" {
+		t.Fatalf("token %q, %v; want the refreshed one", tok, err)
+	}
+	calls := ep.calls.Load()
+	if tok, err := fx.svc.AccountAccessToken(ctx, mb, core.OAuthMicrosoft); err != nil || tok != "at-2" || ep.calls.Load() != calls {
+		t.Fatalf("a valid token was refreshed again: %q, %v", tok, err)
+	}
+
+	// Revoked at the provider: once the token is due, the account shows "re-authorise".
+	ep.revoked.Store(true)
+	fx.svc.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := fx.svc.AccountAccessToken(ctx, mb, core.OAuthMicrosoft); !errors.Is(err, core.ErrReauthorize) {
+		t.Fatalf("revoked grant: %v", err)
+	}
+	st, err = fx.svc.AccountFetchStatus(ctx, fx.admin, id)
+	if err != nil || st.OAuth != store.OAuthReauthorize || !strings.Contains(st.OAuthError, "invalid_grant") {
+		t.Fatalf("status after revocation: %+v, %v", st, err)
+	}
+	// The fetcher reports it instead of failing silently, and does not hammer the provider.
+	calls = ep.calls.Load()
+	if _, err := fx.svc.FetchAccountNow(ctx, fx.admin, id, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.f.RunSource(ctx, id); !errors.Is(err, core.ErrReauthorize) {
+		t.Fatalf("fetch of a revoked account: %v", err)
+	}
+	if ep.calls.Load() != calls {
+		t.Fatal("the provider was asked again after invalid_grant")
+	}
+	src, _ := fx.db.Read().FetchSource(ctx, id)
+	if !strings.Contains(src.LastError, "authorised again") {
+		t.Fatalf("source error %q", src.LastError)
+	}
+}
+
+// TestLeaseOneHolder: of several instances racing for a due source, exactly one gets it;
+// a lost lease fences the holder out of committing.
+func TestLeaseOneHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fx := newFixture(t, storetest.Open(t), nil)
+	id := fx.account(t, "lease@firma.example", core.ReceiveNone, "127.0.0.1:1", "none", "", "", false)
+	if err := fx.db.InTx(ctx, func(tx *store.Tx) error { return tx.MarkFetchDue(ctx, fx.tenant, id, false) }); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := fx.db.InTx(ctx, func(tx *store.Tx) error {
+				_, err := tx.ClaimFetchSource(ctx, id, "instance-"+string(rune('a'+i)), tx.Now()+60_000)
+				return err
+			})
+			if err == nil {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d instances hold the lease", won.Load())
+	}
+	err := fx.db.InTx(ctx, func(tx *store.Tx) error { return tx.RenewFetchLease(ctx, id, "someone-else", tx.Now()+1000) })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("renewal by a non-holder: %v", err)
+	}
+}
