@@ -363,19 +363,42 @@ func parseFlags(s string) []imap.Flag {
 	return out
 }
 
+// systemFlags are the flags with a backslash that RFC 9051 §2.3.2 defines; they compare
+// case-insensitively and are stored in this spelling.
+var systemFlags = [...]string{`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`, `\Recent`}
+
 func canonicalFlag(f imap.Flag) string {
 	if strings.HasPrefix(string(f), `\`) {
-		s := strings.ToLower(string(f))
-		return `\` + strings.ToUpper(s[1:2]) + s[2:]
+		for _, sf := range systemFlags {
+			if strings.EqualFold(string(f), sf) {
+				return sf
+			}
+		}
 	}
 	return string(f)
+}
+
+// storableFlag reports whether a flag is "\" atom or atom (RFC 9051 §9 flag-keyword,
+// flag-extension): only such flags can be written back in a FETCH response unquoted.
+func storableFlag(f string) bool {
+	atom := strings.TrimPrefix(f, `\`)
+	if atom == "" {
+		return false
+	}
+	for i := 0; i < len(atom); i++ {
+		c := atom[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func formatFlags(flags []imap.Flag) string {
 	set := map[string]bool{}
 	for _, f := range flags {
 		c := canonicalFlag(f)
-		if c == `\Recent` || c == "" || strings.ContainsAny(c, " ()\r\n") {
+		if c == `\Recent` || !storableFlag(c) {
 			continue
 		}
 		set[c] = true
