@@ -41,5 +41,12 @@ func (a *API) sendRoutes() []Route {
 			Out:     core.Delivery{}, handle: get(withID("id", func(r *http.Request, act core.Actor, id int64) (core.Delivery, error) {
 				return s.MessageDelivery(r.Context(), act, id)
 			}))},
+		{Method: "GET", Path: "/api/v1/dkim", Tag: "send", Status: 200,
+			Summary: "The DKIM TXT record to publish for a domain of the tenant (or, for the operator, the operator's domain); " +
+				"the signing key is generated on first use. Mail from verified hosted domains and the operator's domain is signed with it",
+			Query: []string{"domain"},
+			Out:   core.DKIMRecordView{}, handle: get(func(r *http.Request, act core.Actor) (core.DKIMRecordView, error) {
+				return s.DKIMRecord(r.Context(), act, r.URL.Query().Get("domain"))
+			})},
 	}
 }

@@ -75,6 +75,8 @@ type Queue struct {
 	core *core.Service
 	cfg  Config
 	wake chan struct{}
+	// signers caches the DKIM key per tenant and From: domain across batches.
+	signers signerCache
 }
 
 // New prepares a queue over db; svc supplies the policy engine and opens SMTP passwords.
@@ -236,6 +238,7 @@ func (w *worker) runBatch(ctx context.Context) (int, error) {
 	// Keep the lease while delivering takes long (slow servers, big messages).
 	stopRenew := w.renewLeases(ctx, jobs)
 	w.checkPolicy(ctx, jobs)
+	w.sign(ctx, jobs)
 	w.deliver(ctx, jobs)
 	stopRenew()
 

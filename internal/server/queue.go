@@ -12,6 +12,7 @@ import (
 	"postfach/internal/mailout"
 	"postfach/internal/netguard"
 	"postfach/internal/outqueue"
+	"postfach/internal/webhooks"
 )
 
 // StartQueue runs the outbound queue workers until ctx ends; Close waits for the batch in
@@ -45,7 +46,9 @@ func (s *Server) queueConfig() (outqueue.Config, error) {
 		System:    &mailout.Deliverer{HeloName: c.Hostname, Resolver: net.DefaultResolver, Logger: s.Log},
 		Mailboxes: &mailout.Deliverer{HeloName: c.Hostname, Dial: guard.DialContext, Logger: s.Log},
 		SentCopy:  &outqueue.IMAPSentCopy{Core: s.Core, Dial: guard.DialContext},
-		Log:       s.Log.With("component", "outqueue"),
+		// message.sent and message.bounced are written with the outcome, in its transaction.
+		Event: webhooks.Enqueue,
+		Log:   s.Log.With("component", "outqueue"),
 	}
 	if c.Smarthost != "" {
 		host, portStr, err := net.SplitHostPort(c.Smarthost)

@@ -406,3 +406,14 @@ func (tx *Tx) PutDKIMKey(ctx context.Context, k DKIMKey) error {
 	}
 	return nil
 }
+
+// ReplaceDKIMKey swaps a domain's key for a new one, only if the stored key is still old
+// (a domain that changed owner; two instances replacing at once keep the first new key).
+func (tx *Tx) ReplaceDKIMKey(ctx context.Context, old, k DKIMKey) error {
+	_, err := tx.exec(ctx, `UPDATE dkim_keys SET selector = ?, private_key = ?, created_at = ? WHERE domain = ? AND private_key = ?`,
+		k.Selector, k.PrivateKey, tx.now, strings.ToLower(old.Domain), old.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("replace dkim key: %w", err)
+	}
+	return nil
+}

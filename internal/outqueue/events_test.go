@@ -1,0 +1,152 @@
+package outqueue_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-smtp"
+
+	"postfach/internal/core"
+	"postfach/internal/mailout"
+	"postfach/internal/outqueue"
+	"postfach/internal/store"
+	"postfach/internal/webhooks"
+)
+
+// TestDKIMSignatureVerifies: mail from a verified hosted domain leaves signed, and the
+// signature verifies against the TXT record the API shows for the domain; mail from a
+// domain that is not ours leaves unsigned.
+func TestDKIMSignatureVerifies(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	err := f.db.InTx(ctx, func(tx *store.Tx) error {
+		d, err := tx.CreateTenantDomain(ctx, f.tenant, "firma.example", "token")
+		if err != nil {
+			return err
+		}
+		return tx.RecordDomainCheck(ctx, f.tenant, d.ID, true, "")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.svc.DKIMRecord(ctx, f.admin, "firma.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Type != "TXT" || rec.Name != rec.Selector+"._domainkey.firma.example" || !strings.HasPrefix(rec.Value, "v=DKIM1; k=rsa; p=") {
+		t.Fatalf("record %+v", rec)
+	}
+	again, err := f.svc.DKIMRecord(ctx, f.admin, "firma.example")
+	if err != nil || again != rec {
+		t.Fatalf("second lookup made another key: %+v %v", again, err)
+	}
+
+	ts := startServer(t, plain, nil, nil)
+	q := f.queue(ts.route(mailout.SecurityNone))
+	f.send(t, core.SendInput{Sender: "system", To: to("kunde@example.org")}) // From: info@firma.example
+	f.send(t, core.SendInput{Sender: "system", To: to("kunde@example.org"), HTML: "<p>Grüße</p>"})
+	drain(t, q)
+	msgs := ts.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages delivered", len(msgs))
+	}
+	lookup := func(name string) ([]string, error) {
+		if name == rec.Name {
+			return []string{rec.Value}, nil
+		}
+		t.Errorf("lookup of %q", name)
+		return nil, nil
+	}
+	for _, m := range msgs {
+		verifs, err := dkim.VerifyWithOptions(bytes.NewReader(m.data), &dkim.VerifyOptions{LookupTXT: lookup})
+		if err != nil || len(verifs) != 1 || verifs[0].Err != nil || verifs[0].Domain != "firma.example" {
+			t.Fatalf("verify: %v %+v\n%s", err, verifs, m.data)
+		}
+	}
+}
+
+// TestDKIMOnlyForOurDomains: an unverified domain and a foreign one are not signed.
+func TestDKIMOnlyForOurDomains(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.CreateTenantDomain(ctx, f.tenant, "firma.example", "token") // not verified
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, plain, nil, nil)
+	f.send(t, core.SendInput{To: to("kunde@example.org")})
+	drain(t, f.queue(ts.route(mailout.SecurityNone)))
+	if msgs := ts.messages(); len(msgs) != 1 || header(msgs[0].data, "dkim-signature") != "" {
+		t.Fatalf("unverified domain signed or not delivered: %d", len(msgs))
+	}
+	for _, tc := range []struct {
+		from string
+		want bool
+	}{{"noreply@firma." + inboundDomain, true}, {"x@" + inboundDomain, true}, {"x@firma.example", false}, {"x@example.org", false}} {
+		_, ok, err := f.svc.DKIMSignerFor(ctx, f.tenant, tc.from[strings.IndexByte(tc.from, '@')+1:])
+		if err != nil || ok != tc.want {
+			t.Errorf("%s: signed %v, want %v (%v)", tc.from, ok, tc.want, err)
+		}
+	}
+}
+
+// TestWebhookEventsWithOutcome: message.sent and message.bounced are written in the
+// transaction that records the outcome.
+func TestWebhookEventsWithOutcome(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	var ep webhooks.Endpoint
+	if err := f.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		ep, err = webhooks.CreateEndpoint(ctx, tx, f.tenant, webhooks.Endpoint{URL: "https://hooks.example/x",
+			Events: []string{webhooks.EventSent, webhooks.EventBounced}, Active: true, SecretSealed: []byte("x")})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, plain, nil, func(s *smtpServer) {
+		s.onRcpt = func(rcpt string) error {
+			if strings.HasPrefix(rcpt, "weg@") {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			}
+			return nil
+		}
+	})
+	q := f.queue(ts.route(mailout.SecurityNone), func(c *outqueue.Config) { c.Event = webhooks.Enqueue })
+	sent := f.send(t, core.SendInput{To: to("kunde@example.org")})
+	bounced := f.send(t, core.SendInput{To: to("weg@example.org")})
+	drain(t, q)
+	var list []webhooks.Delivery
+	if err := f.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		list, err = webhooks.ListDeliveries(ctx, tx, f.tenant, ep.ID, 10)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, d := range list {
+		var env struct {
+			Type string `json:"type"`
+			Data struct {
+				MessageID int64 `json:"message_id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(d.Body), &env); err != nil {
+			t.Fatal(err)
+		}
+		got[env.Type] = env.Data.MessageID
+	}
+	if len(list) != 2 || got[webhooks.EventSent] != sent.ID || got[webhooks.EventBounced] != bounced.ID {
+		t.Fatalf("events %v, want sent %d and bounced %d", got, sent.ID, bounced.ID)
+	}
+}
