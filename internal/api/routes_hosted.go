@@ -68,6 +68,14 @@ func (a *API) hostedRoutes() []Route {
 				pw, err := s.RegenerateHostedPassword(r.Context(), a, id)
 				return PasswordReveal{Password: pw}, err
 			}))),
+		rt("GET", "/api/v1/hosted-mailboxes/{id}/delete-preview", "What deleting the mailbox deletes and keeps (journal-filed mail, mail also delivered to another mailbox), with the confirmation token", 200, nil, core.HostedDeletePreview{},
+			get(withID("id", func(r *http.Request, a core.Actor, id int64) (core.HostedDeletePreview, error) {
+				return s.HostedDeletePreview(r.Context(), a, id)
+			}))),
+		rt("POST", "/api/v1/hosted-mailboxes/{id}/delete", "Delete the mailbox with the preview's confirmation token; open IMAP, POP3 and SMTP sessions end", 200, core.HostedDeleteInput{}, store.HostedDeleteCounts{},
+			idBody("id", func(r *http.Request, a core.Actor, id int64, in core.HostedDeleteInput) (store.HostedDeleteCounts, error) {
+				return s.DeleteHostedMailbox(r.Context(), a, id, in.Confirm)
+			})),
 		rt("POST", "/api/v1/hosted-mailboxes/{id}/credentials/send", "Send server names, ports, user name and, on explicit choice, the password to an address", 204, core.CredentialsInput{}, nil,
 			idBody("id", func(r *http.Request, a core.Actor, id int64, in core.CredentialsInput) (any, error) {
 				return nil, s.SendHostedCredentials(r.Context(), a, id, in)

@@ -324,6 +324,91 @@ func (s *Service) RegenerateHostedPassword(ctx context.Context, a Actor, id int6
 	return password, nil
 }
 
+// HostedDeletePreview is the second confirmation of deleting a hosted mailbox: what will
+// be lost and what is kept, like an account's (A6).
+type HostedDeletePreview struct {
+	MailboxID int64                    `json:"mailbox_id"`
+	Address   string                   `json:"address"`
+	Counts    store.HostedDeleteCounts `json:"counts"`
+	Message   string                   `json:"message"` // the confirmation text in the caller's language
+	// Confirm must be sent back to delete; it changes when the counts change, so a deletion
+	// never removes more than the admin was shown.
+	Confirm string `json:"confirm"`
+}
+
+// HostedDeleteInput confirms a deletion with the token of the preview.
+type HostedDeleteInput struct {
+	Confirm string `json:"confirm"`
+}
+
+func hostedDeleteToken(tid, id int64, c store.HostedDeleteCounts) string {
+	return confirmToken("hosted-delete", tid, id, c.Deleted, c.Kept, c.Shared)
+}
+
+// HostedDeletePreview counts what deleting a hosted mailbox would delete and keep.
+func (s *Service) HostedDeletePreview(ctx context.Context, a Actor, id int64) (HostedDeletePreview, error) {
+	tid, err := adminTenant(a)
+	if err != nil {
+		return HostedDeletePreview{}, err
+	}
+	tx := s.DB.Read()
+	m, err := s.hostedOf(ctx, tx, tid, id)
+	if err != nil {
+		return HostedDeletePreview{}, fromStore(err, "", "")
+	}
+	c, err := tx.HostedDeleteCounts(ctx, tid, id)
+	if err != nil {
+		return HostedDeletePreview{}, fromStore(err, "", "")
+	}
+	return HostedDeletePreview{MailboxID: id, Address: m.Address, Counts: c, Confirm: hostedDeleteToken(tid, id, c),
+		Message: s.Text.T(a.Lang, "hosted.delete.confirm", map[string]string{"address": m.Address,
+			"deleted": itoa(c.Deleted), "kept": itoa(c.Kept), "shared": itoa(c.Shared)})}, nil
+}
+
+// DeleteHostedMailbox deletes a hosted mailbox: its password, IMAP folders and the messages
+// whose home it is, except those filed in a contact's journal (kept at the contact, A6,
+// C7) and those also delivered to another mailbox (which stay there). Open IMAP, POP3 and
+// submission sessions end at once. confirm must be the preview's token.
+func (s *Service) DeleteHostedMailbox(ctx context.Context, a Actor, id int64, confirm string) (store.HostedDeleteCounts, error) {
+	tid, err := adminTenant(a)
+	if err != nil {
+		return store.HostedDeleteCounts{}, err
+	}
+	var c store.HostedDeleteCounts
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		m, err := s.hostedOf(ctx, tx, tid, id)
+		if err != nil {
+			return err
+		}
+		if c, err = tx.HostedDeleteCounts(ctx, tid, id); err != nil {
+			return err
+		}
+		if confirm != hostedDeleteToken(tid, id, c) {
+			return &Error{Status: http.StatusConflict, Key: "error.account_confirm", Field: "confirm", Params: map[string]string{"field": "confirm"}}
+		}
+		if c.Shared, err = tx.HandOverSharedMessages(ctx, tid, id); err != nil {
+			return err
+		}
+		done, err := tx.DeleteAccountMessages(ctx, tid, id)
+		if err != nil {
+			return err
+		}
+		c.Deleted, c.Kept = done.Deleted, done.Kept
+		if err := tx.DeleteMailbox(ctx, tid, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, tid, "hosted.delete", idStr("mailbox", id),
+			fmt.Sprintf("%s deleted=%d kept=%d shared=%d", m.Address, c.Deleted, c.Kept, c.Shared))
+	})
+	if err != nil {
+		return store.HostedDeleteCounts{}, fromStore(err, "", "")
+	}
+	if s.Hosting.CredentialsChanged != nil {
+		s.Hosting.CredentialsChanged(ctx, id)
+	}
+	return c, nil
+}
+
 // CredentialsInput is the Zugangsdaten versenden form (H9).
 type CredentialsInput struct {
 	To              string `json:"to"`
@@ -453,6 +538,9 @@ func (s *Service) AuthenticateHosted(ctx context.Context, protocol, username, pa
 // HostedPasswordCurrent reports whether a session's password generation is still current.
 func (s *Service) HostedPasswordCurrent(ctx context.Context, mailboxID, generation int64) (bool, error) {
 	gen, err := s.DB.Read().HostedGeneration(ctx, mailboxID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // the mailbox was deleted
+	}
 	if err != nil {
 		return false, fmt.Errorf("core: %w", err)
 	}

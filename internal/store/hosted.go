@@ -164,3 +164,48 @@ func (tx *Tx) AssignedUserIDs(ctx context.Context, tenantID, mailboxID int64) ([
 		return id, mapErr(s.Scan(&id))
 	})
 }
+
+// HostedDeleteCounts is what deleting a hosted mailbox does to the messages whose home
+// (messages.mailbox_id) it is.
+type HostedDeleteCounts struct {
+	Deleted int `json:"deleted"`
+	// Kept are filed in a contact's journal: they stay readable at the contact (A6, C7).
+	Kept int `json:"kept"`
+	// Shared were also delivered to another mailbox of the tenant: they stay there.
+	Shared int `json:"shared"`
+}
+
+// sharedWithOther is true for a message (alias m) also linked to a mailbox other than the
+// first placeholder's.
+const sharedWithOther = `EXISTS (SELECT 1 FROM message_mailboxes l WHERE l.message_id = m.id AND l.mailbox_id <> ?)`
+
+// HostedDeleteCounts counts what deleting a hosted mailbox would delete and keep.
+func (tx *Tx) HostedDeleteCounts(ctx context.Context, tenantID, mailboxID int64) (HostedDeleteCounts, error) {
+	var c HostedDeleteCounts
+	var total int
+	err := tx.queryRow(ctx, `SELECT COUNT(*),
+			COALESCE(SUM(CASE WHEN `+sharedWithOther+` THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN NOT `+sharedWithOther+` AND `+journalFiled+` THEN 1 ELSE 0 END), 0)
+		FROM messages m WHERE m.tenant_id = ? AND m.mailbox_id = ?`, mailboxID, mailboxID, tenantID, mailboxID).Scan(&total, &c.Shared, &c.Kept)
+	if err != nil {
+		return c, fmt.Errorf("count hosted messages: %w", mapErr(err))
+	}
+	c.Deleted = total - c.Shared - c.Kept
+	return c, nil
+}
+
+// HandOverSharedMessages makes another mailbox the home of those of mailboxID's messages
+// that were also delivered to it (the lowest such mailbox id), so that deleting mailboxID
+// does not take them from the other mailbox. It returns how many moved.
+func (tx *Tx) HandOverSharedMessages(ctx context.Context, tenantID, mailboxID int64) (int, error) {
+	res, err := tx.exec(ctx, `UPDATE messages SET mailbox_id =
+			(SELECT MIN(l.mailbox_id) FROM message_mailboxes l WHERE l.message_id = messages.id AND l.mailbox_id <> ?)
+		WHERE tenant_id = ? AND mailbox_id = ?
+			AND EXISTS (SELECT 1 FROM message_mailboxes l WHERE l.message_id = messages.id AND l.mailbox_id <> ?)`,
+		mailboxID, tenantID, mailboxID, mailboxID)
+	if err != nil {
+		return 0, fmt.Errorf("hand over shared messages: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
