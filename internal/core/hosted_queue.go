@@ -1,18 +1,80 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"mime"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
+	"postfach/internal/policy"
 	"postfach/internal/store"
 )
+
+// submittedPrefix starts the sender key of a queue row from SMTP submission (or the
+// credentials mail): such rows carry no user, and the key names the mailbox that logged in.
+const submittedPrefix = "submitted-by:mailbox:"
+
+// SubmittedSenderKey is the sender key of mail submitted by a hosted mailbox.
+func SubmittedSenderKey(mailboxID int64) string {
+	return submittedPrefix + strconv.FormatInt(mailboxID, 10)
+}
+
+// IsSubmitted reports whether a queue row came from SMTP submission.
+func IsSubmitted(e store.QueueEntry) bool { return strings.HasPrefix(e.SenderKey, submittedPrefix) }
+
+// RecheckSubmitted runs the submission policy again at dequeue (M1): the envelope sender
+// and every From: address must still be allowed for the mailbox that logged in, through its
+// own address or a user it is assigned to. A nil Decision means the mail may go; a mailbox
+// deleted meanwhile refuses it.
+func (s *Service) RecheckSubmitted(ctx context.Context, e store.QueueEntry) (*policy.Decision, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(e.SenderKey, submittedPrefix), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("core: recheck submitted: sender key %q: %w", e.SenderKey, err)
+	}
+	mb, err := s.DB.Read().Mailbox(ctx, e.TenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return &policy.Decision{Rule: "policy.not_a_mailbox", Params: map[string]string{"address": e.EnvelopeFrom}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("core: recheck submitted: %w", err)
+	}
+	addrs := []string{}
+	if e.EnvelopeFrom != "" {
+		addrs = append(addrs, e.EnvelopeFrom)
+	}
+	if msg, err := mail.ReadMessage(bytes.NewReader(e.Raw)); err == nil {
+		if list, err := msg.Header.AddressList("From"); err == nil {
+			for _, a := range list {
+				addrs = append(addrs, a.Address)
+			}
+		}
+	}
+	p := HostedPrincipal{Mailbox: mb}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		a = store.NormalizeAddress(a)
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		d, err := s.CheckSubmissionSender(ctx, p, a)
+		if err != nil {
+			return nil, err
+		}
+		if !d.Allowed {
+			return &d, nil
+		}
+	}
+	return nil, nil
+}
 
 // EnqueueHosted stores mail submitted by a hosted mailbox (SMTP submission, or the
 // credentials mail) as a sent message of that mailbox and queues it for delivery, in one
@@ -61,8 +123,10 @@ func (s *Service) EnqueueHosted(ctx context.Context, p HostedPrincipal, envelope
 		for i, r := range recipients {
 			qr[i] = store.QueueRecipient{Address: r, State: store.QueueQueued}
 		}
+		// The row names the authenticated mailbox, so that the queue asks the policy again
+		// at dequeue (RecheckSubmitted): a grant ended while the mail waited stops it.
 		e := store.QueueEntry{MessageID: m.ID, MailboxID: &mb.ID, Kind: store.QueueKindMessage, Transport: "system",
-			EnvelopeFrom: envelopeFrom, Recipients: qr}
+			SenderKey: SubmittedSenderKey(mb.ID), EnvelopeFrom: envelopeFrom, Recipients: qr}
 		if _, err := tx.EnqueueOutbound(ctx, mb.TenantID, e); err != nil {
 			return err
 		}

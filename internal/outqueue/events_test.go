@@ -150,3 +150,65 @@ func TestWebhookEventsWithOutcome(t *testing.T) {
 		t.Fatalf("events %v, want sent %d and bounced %d", got, sent.ID, bounced.ID)
 	}
 }
+
+// TestSubmittedMailRecheckedAtDequeue: mail a hosted mailbox submitted as a restricted
+// mailbox of its assigned user is refused when the user's grant ends while it waits; the
+// mailbox's own address still goes out.
+func TestSubmittedMailRecheckedAtDequeue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	hostedAddr, vertrieb, yes, quota := "anna.postfach@firma.example", "vertrieb@firma.example", true, 5
+	if _, err := f.svc.UpdateTenant(ctx, core.Actor{Kind: core.ActorSystem, Name: "test"}, f.tenant, core.TenantInput{MailboxQuota: &quota}); err != nil {
+		t.Fatal(err)
+	}
+	hosted, err := f.svc.CreateMailbox(ctx, f.admin, core.MailboxInput{Address: &hostedAddr, Sender: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AddGrant(ctx, f.admin, hosted.ID, core.GrantInput{UserID: &f.user.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	restricted, err := f.svc.CreateMailbox(ctx, f.admin, core.MailboxInput{Address: &vertrieb, Sender: &yes, Restricted: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.svc.AddGrant(ctx, f.admin, restricted.ID, core.GrantInput{UserID: &f.user.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := f.db.Read().Mailbox(ctx, f.tenant, hosted.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := core.HostedPrincipal{Mailbox: mb}
+	if d, err := f.svc.CheckSubmissionSender(ctx, p, vertrieb); err != nil || !d.Allowed {
+		t.Fatalf("at submission: %+v %v", d, err)
+	}
+	msg := func(from string) []byte {
+		return []byte("From: " + from + "\r\nTo: kunde@example.org\r\nSubject: x\r\nMessage-ID: <" + from + "@t>\r\n\r\nHallo\r\n")
+	}
+	refusedID, err := f.svc.EnqueueHosted(ctx, p, vertrieb, []string{"kunde@example.org"}, msg(vertrieb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptID, err := f.svc.EnqueueHosted(ctx, p, hostedAddr, []string{"kunde@example.org"}, msg(hostedAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.EndGrant(ctx, f.admin, restricted.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, plain, nil, nil)
+	drain(t, f.queue(ts.route(mailout.SecurityNone)))
+	d := f.delivery(t, refusedID)
+	if d.State != store.QueueRefused || d.RefusedRule != "policy.no_grant" || d.LastError != vertrieb {
+		t.Fatalf("after the grant ended: %+v", d.QueueEntry)
+	}
+	if k := f.delivery(t, keptID); k.State != store.QueueSent {
+		t.Fatalf("own address: %+v", k.QueueEntry)
+	}
+	if msgs := ts.messages(); len(msgs) != 1 || msgs[0].from != hostedAddr {
+		t.Fatalf("%d messages went out", len(msgs))
+	}
+}

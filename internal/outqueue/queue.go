@@ -315,6 +315,10 @@ func (w *worker) checkPolicy(ctx context.Context, jobs []*job) {
 	cache := map[key]*policy.Decision{}
 	for _, j := range jobs {
 		e := j.e
+		if e.Kind == store.QueueKindMessage && e.UserID == nil && core.IsSubmitted(e) {
+			w.checkSubmitted(ctx, j)
+			continue
+		}
 		if e.Kind != store.QueueKindMessage || e.UserID == nil {
 			continue
 		}
@@ -339,15 +343,31 @@ func (w *worker) checkPolicy(ctx context.Context, jobs []*job) {
 				cache[c] = d
 			}
 			if d != nil {
-				addr := d.Params["address"]
-				j.done = true
-				j.outcome = store.OutboundOutcome{Entry: e, State: store.QueueRefused, Recipients: e.Recipients,
-					RefusedRule: d.Rule, LastError: addr, AttemptID: j.attemptID,
-					AttemptResult: "refused by policy: " + d.Rule, AttemptDetail: fmt.Sprintf("%s %s %v", c.role, c.key, d.Params)}
+				j.refuse(d, string(c.role), c.key)
 				break
 			}
 		}
 	}
+}
+
+// checkSubmitted asks the submission policy again for mail a hosted mailbox submitted.
+func (w *worker) checkSubmitted(ctx context.Context, j *job) {
+	d, err := w.q.core.RecheckSubmitted(ctx, j.e)
+	if err != nil {
+		j.fail(true, fmt.Sprintf("policy check failed: %v", err), j.plannedAt)
+		return
+	}
+	if d != nil {
+		j.refuse(d, "submission", j.e.EnvelopeFrom)
+	}
+}
+
+// refuse ends a job the policy no longer allows, naming the rule that decided.
+func (j *job) refuse(d *policy.Decision, role, key string) {
+	j.done = true
+	j.outcome = store.OutboundOutcome{Entry: j.e, State: store.QueueRefused, Recipients: j.e.Recipients,
+		RefusedRule: d.Rule, LastError: d.Params["address"], AttemptID: j.attemptID,
+		AttemptResult: "refused by policy: " + d.Rule, AttemptDetail: fmt.Sprintf("%s %s %v", role, key, d.Params)}
 }
 
 // fail marks a job as failed before delivery for a local reason.
