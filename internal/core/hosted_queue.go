@@ -108,12 +108,23 @@ func (s *Service) EnqueueHosted(ctx context.Context, p HostedPrincipal, envelope
 	sum := sha256.Sum256(raw)
 	var id int64
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		// A4: submitted mail is filed at the recipients' contacts like mail sent in the UI.
+		contacts, err := tx.ContactIDsByEmails(ctx, mb.TenantID, recipients)
+		if err != nil {
+			return err
+		}
 		m := store.Message{Direction: store.DirectionOut, Folder: "Sent", MailboxID: &mb.ID, MessageID: msgID,
 			InReplyTo: strings.Trim(strings.TrimSpace(h.Get("In-Reply-To")), "<>"), From: h.Get("From"), To: h.Get("To"), Cc: h.Get("Cc"),
 			Subject: subject, SentAt: sentAt.UnixMilli(), Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:]), Raw: raw,
 			Status: store.QueueQueued, FiledReason: "submitted by " + mb.Address}
-		m, err := tx.InsertMessage(ctx, mb.TenantID, m)
+		if len(contacts) > 0 {
+			m.ContactID = &contacts[0]
+		}
+		m, err = tx.InsertMessage(ctx, mb.TenantID, m)
 		if err != nil {
+			return err
+		}
+		if err := tx.LinkMessageContacts(ctx, mb.TenantID, m.ID, contacts); err != nil {
 			return err
 		}
 		if err := tx.LinkMessageMailbox(ctx, mb.TenantID, m.ID, mb.ID, store.RoleFrom); err != nil {

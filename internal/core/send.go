@@ -223,15 +223,14 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 	rcpts := out.Recipients()
 	var res SendResult
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
-		// A4: filed at the contact of the first recipient that has one.
+		// A4: filed at the contact of each recipient; contact_id keeps the first one.
+		contacts, err := tx.ContactIDsByEmails(ctx, tid, rcpts)
+		if err != nil {
+			return err
+		}
 		var contactID *int64
-		for _, r := range rcpts {
-			if c, err := tx.ContactByEmail(ctx, tid, r); err == nil {
-				contactID = &c.ID
-				break
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
+		if len(contacts) > 0 {
+			contactID = &contacts[0]
 		}
 		sum := sha256.Sum256(raw)
 		m := store.Message{Direction: store.DirectionOut, Folder: "Sent", MessageID: out.MessageID, InReplyTo: out.InReplyTo,
@@ -249,8 +248,11 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 				m.ThreadID = prev[0].ThreadID
 			}
 		}
-		m, err := tx.InsertMessage(ctx, tid, m)
+		m, err = tx.InsertMessage(ctx, tid, m)
 		if err != nil {
+			return err
+		}
+		if err := tx.LinkMessageContacts(ctx, tid, m.ID, contacts); err != nil {
 			return err
 		}
 		if key != "" {

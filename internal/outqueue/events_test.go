@@ -212,3 +212,47 @@ func TestSubmittedMailRecheckedAtDequeue(t *testing.T) {
 		t.Fatalf("%d messages went out", len(msgs))
 	}
 }
+
+// TestSentMessageFiledAtEveryRecipient (A4): a message to two contacts (and one stranger)
+// lists under each contact; contact_id keeps the first for older readers.
+func TestSentMessageFiledAtEveryRecipient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	var ids []int64
+	for _, addr := range []string{"erika@kunde.example", "max@kunde.example"} {
+		c, err := f.svc.CreateContact(ctx, f.admin, core.ContactInput{Email: &addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	res := f.send(t, core.SendInput{To: to("Erika@Kunde.example", "fremd@example.org"), Cc: to("max@kunde.example")})
+	other := f.send(t, core.SendInput{To: to("max@kunde.example")})
+	token := core.Actor{Kind: core.ActorToken, TenantID: f.tenant, Name: "crm"}
+	for i, want := range [][]int64{{res.ID}, {other.ID, res.ID}} {
+		list, err := f.svc.Messages(ctx, token, core.MessageListInput{ContactID: ids[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, m := range list.Messages {
+			got = append(got, m.ID)
+		}
+		if len(got) != len(want) || list.Total != len(want) {
+			t.Fatalf("contact %d: messages %v (total %d), want %v", ids[i], got, list.Total, want)
+		}
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("contact %d: messages %v, want %v", ids[i], got, want)
+			}
+		}
+	}
+	m, err := f.db.Read().MessageWhere(ctx, store.MessageQuery{TenantID: f.tenant}, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ContactID == nil || *m.ContactID != ids[0] {
+		t.Fatalf("contact_id %v, want the first recipient's %d", m.ContactID, ids[0])
+	}
+}

@@ -175,7 +175,8 @@ func (q MessageQuery) build(cols string) (string, []any) {
 		add("(m.mailbox_id = ? OR EXISTS (SELECT 1 FROM message_mailboxes x WHERE x.message_id = m.id AND x.mailbox_id = ?))", f.MailboxID, f.MailboxID)
 	}
 	if f.ContactID != 0 {
-		add("m.contact_id = ?", f.ContactID)
+		// A4: a message filed at several contacts lists under each (message_contacts).
+		add("(m.contact_id = ? OR EXISTS (SELECT 1 FROM message_contacts x WHERE x.message_id = m.id AND x.contact_id = ?))", f.ContactID, f.ContactID)
 	}
 	if f.ThreadID != 0 {
 		add("(m.thread_id = ? OR m.id = ?)", f.ThreadID, f.ThreadID)
