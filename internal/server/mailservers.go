@@ -98,10 +98,20 @@ func portOf(addr string) int {
 
 func enabled(addr string) bool { return addr != "" && addr != "off" }
 
+// MailOptions tune the hosted-mailbox listeners beyond the configuration.
+type MailOptions struct {
+	// IMAPPollInterval bounds how long a change without a signal stays unseen by an IMAP
+	// session (imapd.Config.PollInterval); zero keeps the default.
+	IMAPPollInterval time.Duration
+}
+
 // ListenMail starts the hosted-mailbox listeners: IMAP (STARTTLS and implicit TLS), POP3
 // (STLS and implicit TLS) and SMTP submission (587-style STARTTLS and 465-style implicit
 // TLS). Without a certificate (and without --demo) they stay off, because logins need TLS.
-func (s *Server) ListenMail() error {
+func (s *Server) ListenMail() error { return s.ListenMailWith(MailOptions{}) }
+
+// ListenMailWith is ListenMail with options.
+func (s *Server) ListenMailWith(opts MailOptions) error {
 	tlsConfig, err := s.mailTLS()
 	if err != nil {
 		return err
@@ -148,7 +158,8 @@ func (s *Server) ListenMail() error {
 			}
 		}()
 	}
-	imapSrv := imapd.New(imapd.Config{Core: s.Core, Hub: hub, TLS: tlsConfig, Hostname: cfg.Hostname, Log: s.Log.With("listener", "imap")})
+	imapSrv := imapd.New(imapd.Config{Core: s.Core, Hub: hub, TLS: tlsConfig, Hostname: cfg.Hostname,
+		Log: s.Log.With("listener", "imap"), PollInterval: opts.IMAPPollInterval})
 	pop3Backend := &pop3d.Backend{Core: s.Core, Hub: hub}
 	subQueue := submissionQueue{core: s.Core}
 	var addrs MailAddrs

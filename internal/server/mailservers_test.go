@@ -50,6 +50,11 @@ func python(t *testing.T) string {
 
 func startMail(t *testing.T) mailFixture {
 	t.Helper()
+	return startMailWith(t, MailOptions{})
+}
+
+func startMailWith(t *testing.T, opts MailOptions) mailFixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	ca := testpeers.NewCA(t)
@@ -70,7 +75,7 @@ func startMail(t *testing.T) mailFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close(context.Background()) })
-	if err := srv.ListenMail(); err != nil {
+	if err := srv.ListenMailWith(opts); err != nil {
 		t.Fatal(err)
 	}
 	op := core.Actor{Kind: core.ActorSystem, Name: "test"}
