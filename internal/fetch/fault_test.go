@@ -236,4 +236,3 @@ func storedMessageIDs(t testing.TB, db *store.DB, mailboxID int64) map[string]bo
 	}
 	return out
 }
-

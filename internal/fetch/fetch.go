@@ -151,8 +151,11 @@ func (f *Fetcher) Run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-sem; mu.Lock(); delete(running, id); mu.Unlock() }()
-				if _, err := f.RunSource(ctx, id); err != nil && !errors.Is(err, errNotClaimed) && ctx.Err() == nil {
+				// A source in IDLE gives its worker slot back: waiting costs a connection,
+				// not a turn of the sources that poll.
+				release := sync.OnceFunc(func() { <-sem })
+				defer func() { release(); mu.Lock(); delete(running, id); mu.Unlock() }()
+				if _, err := f.runSource(ctx, id, release); err != nil && !errors.Is(err, errNotClaimed) && ctx.Err() == nil {
 					f.Log.Info("fetch: source failed", "mailbox", id, "err", err)
 				}
 			}()
@@ -178,6 +181,10 @@ type Result struct {
 // RunSource claims a due source, fetches it (and stays in IMAP IDLE where offered, unless
 // NoIdle) and gives the lease back with the next due time.
 func (f *Fetcher) RunSource(ctx context.Context, mailboxID int64) (Result, error) {
+	return f.runSource(ctx, mailboxID, nil)
+}
+
+func (f *Fetcher) runSource(ctx context.Context, mailboxID int64, onIdle func()) (Result, error) {
 	f.init()
 	var src store.FetchSource
 	err := f.DB.InTx(ctx, func(tx *store.Tx) error {
@@ -191,9 +198,12 @@ func (f *Fetcher) RunSource(ctx context.Context, mailboxID int64) (Result, error
 	if err != nil {
 		return Result{}, fmt.Errorf("fetch: claim: %w", err)
 	}
-	run := &sourceRun{f: f, src: src}
+	run := &sourceRun{f: f, src: src, onIdle: onIdle}
 	res, err := run.run(ctx)
 	next := time.Now().Add(f.PollInterval)
+	if run.idled {
+		next = time.Now() // IDLE ended by its time limit: go straight back into it
+	}
 	outcome := store.FetchRunResult{Imported: int64(res.Imported), Idle: run.idled}
 	if err != nil {
 		outcome.Error = truncate(err.Error(), 500)

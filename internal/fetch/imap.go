@@ -364,6 +364,9 @@ func (r *sourceRun) idle(ctx context.Context, s *imapSession) (bool, error) {
 	case <-s.newMail: // EXISTS of the SELECT itself
 	default:
 	}
+	if r.onIdle != nil {
+		r.onIdle()
+	}
 	cmd, err := s.c.Idle()
 	if err != nil {
 		return false, fmt.Errorf("fetch: idle: %w", err)

@@ -24,7 +24,9 @@ type sourceRun struct {
 	as    core.AccountSettings
 	res   Result
 	idled bool
-	warn  error // a problem that did not stop the run (a message over the size limit)
+	// onIdle is called when the run starts waiting in IDLE (the loop frees a worker slot).
+	onIdle func()
+	warn   error // a problem that did not stop the run (a message over the size limit)
 }
 
 func (r *sourceRun) run(ctx context.Context) (Result, error) {

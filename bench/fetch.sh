@@ -1,0 +1,17 @@
+#!/bin/sh
+# IMAP import figure: a mailbox of N messages (default 10,000, about 2.7 KB each) in a private
+# Dovecot, copied by mbsync into a Maildir and imported by Postfach's fetcher into the
+# database, one after the other in the same run.
+#
+#   bench/fetch.sh                   # SQLite in a temporary directory on disk
+#   POSTFACH_TEST_POSTGRES=postgres://… bench/fetch.sh
+#   POSTFACH_BENCH_FETCH=2000 bench/fetch.sh
+#
+# Needs Dovecot (Debian dovecot-imapd, dovecot-pop3d) and mbsync (Debian isync).
+set -eu
+cd "$(dirname "$0")/.."
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/postfach-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+go test -c -o "$work/fetch.test" ./internal/fetch/
+TMPDIR=$work POSTFACH_BENCH_FETCH=${POSTFACH_BENCH_FETCH:-10000} \
+	"$work/fetch.test" -test.run '^TestImportFigure$' -test.v -test.timeout 15m | grep -A2 '^import of'
