@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"postfach/internal/mailstore"
 	"postfach/internal/store"
 )
 
@@ -156,7 +157,7 @@ func (r *sourceRun) syncFolders(ctx context.Context, c *imapclient.Client) error
 // fetchedBatch is one transaction's worth of fetched messages, in UID order.
 type fetchedBatch struct {
 	uids []imap.UID
-	raws [][]byte
+	msgs []fetched
 	err  error
 }
 
@@ -241,7 +242,7 @@ func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder
 	go func() {
 		defer close(ch)
 		for _, uids := range batches {
-			b := fetchBodies(c, uids)
+			b := r.fetchBodies(c, uids, quiet)
 			select {
 			case ch <- b:
 			case <-fctx.Done():
@@ -258,8 +259,9 @@ func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder
 			return b.err
 		}
 		err := r.commit(ctx, func(tx *store.Tx) error {
+			batch := mailstore.NewBatch(r.f.DB, tx)
 			for i, uid := range b.uids {
-				id, err := r.storeMessage(ctx, tx, "imap", folder, b.raws[i], quiet)
+				id, err := r.storeMessage(ctx, tx, batch, folder, b.msgs[i])
 				if err != nil {
 					return err
 				}
@@ -282,7 +284,7 @@ func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder
 	return nil
 }
 
-func fetchBodies(c *imapclient.Client, uids []imap.UID) fetchedBatch {
+func (r *sourceRun) fetchBodies(c *imapclient.Client, uids []imap.UID, quiet bool) fetchedBatch {
 	b := fetchedBatch{uids: uids}
 	msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
@@ -301,7 +303,7 @@ func fetchBodies(c *imapclient.Client, uids []imap.UID) fetchedBatch {
 	for _, u := range uids {
 		if raw, ok := byUID[u]; ok {
 			kept = append(kept, u)
-			b.raws = append(b.raws, raw)
+			b.msgs = append(b.msgs, r.prepare("imap", raw, quiet))
 		}
 	}
 	b.uids = kept

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"postfach/internal/mailstore"
 	"postfach/internal/pop3"
 	"postfach/internal/store"
 )
@@ -81,9 +82,8 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 	// A maildrop we never fetched from brings old mail: no out-of-office replies to it.
 	quiet := len(known) == 0
 	type msg struct {
-		num  int
 		uidl string
-		raw  []byte
+		m    fetched
 	}
 	var batch []msg
 	var batchBytes int64
@@ -92,8 +92,9 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 			return nil
 		}
 		err := r.commit(ctx, func(tx *store.Tx) error {
+			b := mailstore.NewBatch(r.f.DB, tx)
 			for _, m := range batch {
-				id, err := r.storeMessage(ctx, tx, "pop3", "", m.raw, quiet)
+				id, err := r.storeMessage(ctx, tx, b, "", m.m)
 				if err != nil {
 					return err
 				}
@@ -124,7 +125,7 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fetch: pop3 retr: %w", err)
 		}
-		batch = append(batch, msg{u.Num, u.UID, raw})
+		batch = append(batch, msg{u.UID, r.prepare("pop3", raw, quiet)})
 		batchBytes += int64(len(raw))
 		if len(batch) >= r.f.BatchMessages || batchBytes >= r.f.BatchBytes {
 			if err := flush(); err != nil {

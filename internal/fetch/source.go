@@ -107,19 +107,32 @@ func (r *sourceRun) commit(ctx context.Context, fn func(tx *store.Tx) error) err
 	return err
 }
 
-// storeMessage stores one fetched message in tx unless the account already has the same
-// content (Message-ID and SHA-256 of the raw bytes, or the hash alone for mail without a
-// Message-ID). It returns the message's id, nil when it went to the quarantine.
-func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, source, folder string, raw []byte, quiet bool) (*int64, error) {
+// fetched is a downloaded message, hashed and parsed outside the transaction.
+type fetched struct {
+	sha      string
+	prepared *mailstore.Prepared
+}
+
+// prepare hashes and parses a message; it needs no database, so it runs while the previous
+// batch commits.
+func (r *sourceRun) prepare(source string, raw []byte, quiet bool) fetched {
 	sum := sha256.Sum256(raw)
-	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, hex.EncodeToString(sum[:])); err == nil {
+	return fetched{sha: hex.EncodeToString(sum[:]), prepared: mailstore.Prepare(mailstore.Delivery{Source: source,
+		Mailboxes: []store.Mailbox{r.mb}, Raw: raw, Hostname: r.f.Hostname, NoAutoReply: quiet})}
+}
+
+// storeMessage stores one fetched message in the batch's transaction unless the account
+// already has the same content (Message-ID and SHA-256 of the raw bytes, or the hash alone
+// for mail without a Message-ID). It returns the message's id, nil when it went to the
+// quarantine.
+func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore.Batch, folder string, m fetched) (*int64, error) {
+	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, m.sha); err == nil {
 		r.res.Duplicates++
 		return &id, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	st, err := mailstore.Deliver(ctx, tx, mailstore.Delivery{Source: source, Mailboxes: []store.Mailbox{r.mb}, Raw: raw,
-		Hostname: r.f.Hostname, NoAutoReply: quiet})
+	st, err := b.Deliver(ctx, m.prepared)
 	if err != nil {
 		return nil, err
 	}
@@ -127,16 +140,16 @@ func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, source, fold
 		r.res.Imported++ // kept raw in the quarantine
 		return nil, nil
 	}
-	m := st.Messages[0]
-	if m.Duplicate {
+	sm := st.Messages[0]
+	if sm.Duplicate {
 		r.res.Duplicates++
-		return &m.ID, nil
+		return &sm.ID, nil
 	}
 	r.res.Imported++
 	if folder != "" && folder != "INBOX" {
-		if err := tx.SetMessageFolder(ctx, r.mb.TenantID, m.ID, folder); err != nil {
+		if err := tx.SetMessageFolder(ctx, r.mb.TenantID, sm.ID, folder); err != nil {
 			return nil, err
 		}
 	}
-	return &m.ID, nil
+	return &sm.ID, nil
 }
