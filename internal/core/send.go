@@ -222,7 +222,8 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 
 	rcpts := out.Recipients()
 	var res SendResult
-	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+	ctx = context.WithoutCancel(ctx) // the write may run in a batch after the caller left
+	err = s.sends.commit(ctx, s.DB, func(tx *store.Tx) error {
 		// A4: filed at the contact of each recipient; contact_id keeps the first one.
 		contacts, err := tx.ContactIDsByEmails(ctx, tid, rcpts)
 		if err != nil {

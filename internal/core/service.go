@@ -9,6 +9,7 @@ import (
 	"postfach/internal/i18n"
 	"postfach/internal/policy"
 	"postfach/internal/secrets"
+	"postfach/internal/signature"
 	"postfach/internal/store"
 )
 
@@ -34,6 +35,9 @@ type Service struct {
 	Now func() time.Time
 
 	throttle loginThrottle
+	sends    sendBatcher // group commit of concurrent sends (sendbatch.go)
+	// sanitizer is the signature and template HTML policy, built once per Service.
+	sanitizer *signature.Sanitizer
 }
 
 // New builds a Service with defaults for the optional parts.
@@ -42,7 +46,7 @@ func New(db *store.DB, box *secrets.Box, text *i18n.Catalog, log *slog.Logger) *
 		log = slog.Default()
 	}
 	return &Service{DB: db, Policy: &policy.Engine{DB: db}, Secrets: box, Text: text, Log: log,
-		InboundDomain: "in.postfach.localhost", SessionTTL: 12 * time.Hour, Now: time.Now}
+		InboundDomain: "in.postfach.localhost", SessionTTL: 12 * time.Hour, Now: time.Now, sanitizer: signature.NewSanitizer()}
 }
 
 // audit appends to the audit log inside the caller's transaction, so the record and the

@@ -19,7 +19,7 @@ type TemplateInput struct {
 	ReplyKey  *string `json:"reply_key,omitempty"`
 }
 
-func applyTemplate(v *validator, t *store.Template, in TemplateInput, create bool) {
+func applyTemplate(v *validator, sanitizer *signature.Sanitizer, t *store.Template, in TemplateInput, create bool) {
 	if in.Name != nil || create {
 		t.Name = v.text("name", deref(in.Name), true, 120)
 	}
@@ -30,7 +30,7 @@ func applyTemplate(v *validator, t *store.Template, in TemplateInput, create boo
 		t.BodyText = *in.BodyText
 	}
 	if in.BodyHTML != nil {
-		t.BodyHTML = signature.Policy().Sanitize(*in.BodyHTML)
+		t.BodyHTML = sanitizer.Sanitize(*in.BodyHTML)
 	}
 	if in.SenderKey != nil {
 		t.SenderKey = v.text("sender_key", *in.SenderKey, false, 100)
@@ -82,7 +82,7 @@ func (s *Service) CreateTemplate(ctx context.Context, a Actor, in TemplateInput)
 	}
 	var v validator
 	var t store.Template
-	applyTemplate(&v, &t, in, true)
+	applyTemplate(&v, s.sanitizer, &t, in, true)
 	if err := v.err(); err != nil {
 		return t, err
 	}
@@ -112,7 +112,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, a Actor, id int64, in Temp
 			return err
 		}
 		var v validator
-		applyTemplate(&v, &t, in, false)
+		applyTemplate(&v, s.sanitizer, &t, in, false)
 		if err := v.err(); err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (s *Service) PutSignature(ctx context.Context, a Actor, in SignatureInput) 
 		return store.Signature{}, invalid("body_html", "error.too_long", map[string]string{"max": "200000"})
 	}
 	// Placeholders survive sanitising: they are plain text between @ signs.
-	body := signature.Policy().Sanitize(in.BodyHTML)
+	body := s.sanitizer.Sanitize(in.BodyHTML)
 	var out store.Signature
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		if in.UserID != nil {
@@ -286,7 +286,7 @@ func (s *Service) renderSignature(ctx context.Context, tid, userID int64, body *
 		}
 		text = signature.Choose(general, own)
 	}
-	return signature.Render(text, u, pics, mode), nil
+	return s.sanitizer.Render(text, u, pics, mode), nil
 }
 
 var errNoUser = &Error{Status: http.StatusBadRequest, Key: "error.user_required"}

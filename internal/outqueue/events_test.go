@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -254,5 +256,41 @@ func TestSentMessageFiledAtEveryRecipient(t *testing.T) {
 	}
 	if m.ContactID == nil || *m.ContactID != ids[0] {
 		t.Fatalf("contact_id %v, want the first recipient's %d", m.ContactID, ids[0])
+	}
+}
+
+// TestConcurrentSendsShareCommits: sends that arrive together commit in shared
+// transactions; a key repeated inside one batch still makes one message, and every caller
+// gets the id of its committed message.
+func TestConcurrentSendsShareCommits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	const keys = 40
+	results := make([]core.SendResult, 2*keys)
+	var wg sync.WaitGroup
+	for i := range 2 * keys {
+		wg.Go(func() {
+			res, err := f.svc.Send(ctx, f.user, core.SendInput{Sender: "system", To: to("kunde@example.org"), Subject: "x", Text: "x",
+				IdempotencyKey: "k-" + strconv.Itoa(i%keys)})
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res
+		})
+	}
+	wg.Wait()
+	for i := range keys {
+		a, b := results[i], results[i+keys]
+		if a.ID == 0 || a.ID != b.ID || a.MessageID != b.MessageID {
+			t.Fatalf("key %d: %+v and %+v", i, a, b)
+		}
+	}
+	counts, err := f.db.Read().OutboundStateCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.QueueQueued] != keys {
+		t.Fatalf("queue %v, want %d queued", counts, keys)
 	}
 }

@@ -147,7 +147,19 @@ func (q *Queue) worker(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			q.cfg.Log.Warn("outbound queue: batch failed", "err", err)
 		}
+		if n >= q.cfg.Batch && err == nil {
+			continue // a full batch: more rows are likely due
+		}
 		if n > 0 && err == nil {
+			// A partial batch took every due row: wait for the next poll or wake-up rather
+			// than claim one row at a time, which would compete with the senders' commits
+			// for the database's writer lock.
+			idle.Reset(q.cfg.Poll)
+			select {
+			case <-ctx.Done():
+			case <-q.wake:
+			case <-idle.C:
+			}
 			continue
 		}
 		w.closeSessions() // idle: do not keep servers' connections open

@@ -74,8 +74,25 @@ func Policy() *bluemonday.Policy {
 	return p
 }
 
-// Render fills the placeholders of a signature for user and sanitises the result.
+// Sanitizer holds the signature policy built once: building bluemonday's policy costs far
+// more than applying it, and a built policy is safe for concurrent use. The core builds one
+// per Service and passes it along.
+type Sanitizer struct{ policy *bluemonday.Policy }
+
+// NewSanitizer builds the signature policy.
+func NewSanitizer() *Sanitizer { return &Sanitizer{policy: Policy()} }
+
+// Sanitize applies the signature policy to HTML.
+func (s *Sanitizer) Sanitize(html string) string { return s.policy.Sanitize(html) }
+
+// Render fills the placeholders of a signature for user and sanitises the result; it
+// builds a policy for this one call (see Sanitizer.Render to reuse one).
 func Render(body string, user store.User, pictures []store.Picture, mode Mode) Rendered {
+	return NewSanitizer().Render(body, user, pictures, mode)
+}
+
+// Render fills the placeholders of a signature for user and sanitises the result.
+func (s *Sanitizer) Render(body string, user store.User, pictures []store.Picture, mode Mode) Rendered {
 	var out Rendered
 	used := map[string]bool{}
 	body = picturePattern.ReplaceAllStringFunc(body, func(m string) string {
@@ -125,7 +142,7 @@ func Render(body string, user store.User, pictures []store.Picture, mode Mode) R
 		}
 		return m
 	})
-	out.HTML = Policy().Sanitize(body)
+	out.HTML = s.policy.Sanitize(body)
 	out.Text = HTMLToText(out.HTML)
 	return out
 }
