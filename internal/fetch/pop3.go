@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"postfach/internal/mailstore"
 	"postfach/internal/pop3"
@@ -87,6 +88,7 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 	}
 	var batch []msg
 	var batchBytes int64
+	renewed := time.Now()
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -110,7 +112,7 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 		for _, m := range batch {
 			known[m.uidl] = true
 		}
-		batch, batchBytes = batch[:0], 0
+		batch, batchBytes, renewed = batch[:0], 0, time.Now()
 		return nil
 	}
 	for _, u := range uidls {
@@ -124,6 +126,13 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 		raw, err := c.Retr(ctx, u.Num)
 		if err != nil {
 			return fmt.Errorf("fetch: pop3 retr: %w", err)
+		}
+		if time.Since(renewed) > r.f.Lease/3 {
+			// A slow server: keep the lease while the batch downloads.
+			if err := r.commit(ctx, func(*store.Tx) error { return nil }); err != nil {
+				return err
+			}
+			renewed = time.Now()
 		}
 		batch = append(batch, msg{u.UID, r.prepare("pop3", raw, quiet)})
 		batchBytes += int64(len(raw))
