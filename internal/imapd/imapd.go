@@ -89,9 +89,20 @@ type slogLogger struct{ log *slog.Logger }
 
 func (l slogLogger) Printf(format string, v ...any) { l.log.Warn(fmt.Sprintf(format, v...)) }
 
-// Serve accepts connections on ln until Close. For implicit TLS (port 993) pass a
-// tls.NewListener.
+// Serve accepts plain connections (STARTTLS, port 143) on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(corkListener{Listener: ln})
+}
+
+// ServeImplicitTLS accepts connections on ln that start with TLS (port 993) until Close.
+func (s *Server) ServeImplicitTLS(ln net.Listener) error {
+	if s.cfg.TLS == nil {
+		return errors.New("imapd: implicit TLS needs a certificate")
+	}
+	return s.serve(corkListener{Listener: ln, tlsConfig: s.cfg.TLS})
+}
+
+func (s *Server) serve(ln net.Listener) error {
 	err := s.srv.Serve(ln)
 	if err != nil && errors.Is(err, net.ErrClosed) {
 		return nil

@@ -23,7 +23,6 @@ type selected struct {
 	entries   []store.IMAPEntry
 	modseq    int64
 	lastLook  time.Time
-	lastSync  time.Time
 	searchRes imap.UIDSet
 }
 
@@ -103,7 +102,7 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 	if err != nil {
 		return nil, err
 	}
-	if err := sess.syncNew(); err != nil {
+	if err := sess.syncNewIfDue(); err != nil {
 		return nil, sess.internal(err)
 	}
 	tx := sess.srv.db().Read()
@@ -114,7 +113,7 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 	if err != nil {
 		return nil, sess.internal(err)
 	}
-	sel := &selected{folder: f, readOnly: options != nil && options.ReadOnly, entries: entries, modseq: f.HighestModseq, lastLook: time.Now(), lastSync: time.Now()}
+	sel := &selected{folder: f, readOnly: options != nil && options.ReadOnly, entries: entries, modseq: f.HighestModseq, lastLook: time.Now()}
 	for _, e := range entries {
 		sel.modseq = max(sel.modseq, e.Modseq)
 	}
@@ -168,11 +167,8 @@ func (sess *session) poll(w *imapserver.UpdateWriter, allowExpunge, force bool) 
 	sel.lastLook = time.Now()
 	// Looking for mail without a UID costs a scan of the mailbox: only on a new-mail signal
 	// or once per poll interval (the inbound server on SQLite sends no signal).
-	if sess.sub.TakeNewMail() || time.Since(sel.lastSync) >= sess.srv.cfg.PollInterval {
-		sel.lastSync = time.Now()
-		if err := sess.syncNew(); err != nil {
-			return sess.internal(err)
-		}
+	if err := sess.syncNewIfDue(); err != nil {
+		return sess.internal(err)
 	}
 	tx := sess.srv.db().Read()
 	ms, err := tx.IMAPFolderModseq(sess.ctx, sel.folder.ID)
@@ -263,7 +259,12 @@ func needsRaw(o *imap.FetchOptions) bool {
 	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
 
+// Fetch writes its responses corked (cork.go).
 func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	return sess.corked(func() error { return sess.fetchCorked(w, numSet, options) })
+}
+
+func (sess *session) fetchCorked(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	sel := sess.sel
 	markSeen := false
 	for _, bs := range options.BodySection {
@@ -372,7 +373,12 @@ func (sess *session) writeFlags(changed map[uint32]string) error {
 	return nil
 }
 
+// Store writes its responses corked (cork.go).
 func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	return sess.corked(func() error { return sess.storeCorked(w, numSet, flags, options) })
+}
+
+func (sess *session) storeCorked(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	sel := sess.sel
 	if sel.readOnly {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Folder is read-only"}
@@ -466,7 +472,12 @@ func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, erro
 }
 
 // Move is COPY plus EXPUNGE of the sources in one transaction (RFC 6851).
+// Move writes its responses corked (cork.go).
 func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	return sess.corked(func() error { return sess.moveCorked(w, numSet, dest) })
+}
+
+func (sess *session) moveCorked(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	f, err := sess.destination(dest)
 	if err != nil {
 		return err
@@ -510,7 +521,12 @@ func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 
 // Expunge removes the messages flagged \Deleted (all, or those in uids for UID EXPUNGE,
 // RFC 4315 §2.1).
+// Expunge writes its responses corked (cork.go).
 func (sess *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	return sess.corked(func() error { return sess.expungeCorked(w, uids) })
+}
+
+func (sess *session) expungeCorked(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	sel := sess.sel
 	if sel.readOnly {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Folder is read-only"}

@@ -31,6 +31,7 @@ type session struct {
 	sub      *mailhub.Sub
 	stop     chan struct{}
 	sel      *selected
+	lastSync time.Time // when syncNew last ran; zero before the first look
 }
 
 var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
@@ -179,7 +180,12 @@ func (sess *session) subscribe(name string, on bool) error {
 func (sess *session) Subscribe(name string) error   { return sess.subscribe(name, true) }
 func (sess *session) Unsubscribe(name string) error { return sess.subscribe(name, false) }
 
+// List writes its responses corked (cork.go).
 func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	return sess.corked(func() error { return sess.listCorked(w, ref, patterns, options) })
+}
+
+func (sess *session) listCorked(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	if len(patterns) == 0 {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
@@ -219,7 +225,7 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 }
 
 func (sess *session) status(f store.IMAPFolder, options *imap.StatusOptions) (*imap.StatusData, error) {
-	if err := sess.syncNew(); err != nil {
+	if err := sess.syncNewIfDue(); err != nil {
 		return nil, sess.internal(err)
 	}
 	tx := sess.srv.db().Read()
@@ -276,6 +282,17 @@ func (sess *session) Status(name string, options *imap.StatusOptions) (*imap.Sta
 	return sess.status(f, options)
 }
 
+// syncNewIfDue runs syncNew on the session's first look, after a new-mail signal, or once
+// per poll interval (the inbound server on SQLite sends no signal): its probe scans the
+// mailbox's messages, too much to do on every SELECT and STATUS of a busy client.
+func (sess *session) syncNewIfDue() error {
+	if !sess.lastSync.IsZero() && !sess.sub.TakeNewMail() && time.Since(sess.lastSync) < sess.srv.cfg.PollInterval {
+		return nil
+	}
+	sess.lastSync = time.Now()
+	return sess.syncNew()
+}
+
 // syncNew gives UIDs to mail of the mailbox that has none yet (store.AssignNewIMAPEntries),
 // after a cheap read-only probe so that the common case writes nothing.
 func (sess *session) syncNew() error {
@@ -286,7 +303,7 @@ func (sess *session) syncNew() error {
 		return err
 	}
 	changed := false
-	err = db.InTx(sess.ctx, func(tx *store.Tx) error {
+	err = sess.srv.db().InTx(sess.ctx, func(tx *store.Tx) error {
 		var err error
 		changed, err = tx.AssignNewIMAPEntries(sess.ctx, mb)
 		return err

@@ -135,7 +135,7 @@ func (s *Server) ListenMailWith(opts MailOptions) error {
 		s.Log.Warn("no TLS certificate (--tls-cert/--tls-key): IMAP, POP3 and submission listeners are off")
 		return nil
 	}
-	listen := func(addr string, implicit, pop3Listener bool) (net.Listener, error) {
+	listen := func(addr string, implicit, ownTLS bool) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen %s: %w", addr, err)
@@ -143,8 +143,9 @@ func (s *Server) ListenMailWith(opts MailOptions) error {
 		s.mu.Lock()
 		s.listeners = append(s.listeners, ln)
 		s.mu.Unlock()
-		// POP3 does its own implicit TLS handshake (pop3.Server.ImplicitTLS).
-		if implicit && !pop3Listener {
+		// POP3 and IMAP do their own implicit TLS handshake (pop3.Server.ImplicitTLS,
+		// imapd.Server.ServeImplicitTLS).
+		if implicit && !ownTLS {
 			return tls.NewListener(ln, tlsConfig), nil
 		}
 		return ln, nil
@@ -176,14 +177,18 @@ func (s *Server) ListenMailWith(opts MailOptions) error {
 		if !enabled(l.addr) {
 			continue
 		}
-		ln, err := listen(l.addr, l.implicit, l.kind == "pop3")
+		ln, err := listen(l.addr, l.implicit, l.kind == "pop3" || l.kind == "imap")
 		if err != nil {
 			return err
 		}
 		*l.bound = ln.Addr().String()
 		switch l.kind {
 		case "imap":
-			serve("imap", func() error { return imapSrv.Serve(ln) })
+			if l.implicit {
+				serve("imap", func() error { return imapSrv.ServeImplicitTLS(ln) })
+			} else {
+				serve("imap", func() error { return imapSrv.Serve(ln) })
+			}
 		case "pop3":
 			p := &pop3.Server{Backend: pop3Backend, TLSConfig: tlsConfig, Hostname: cfg.Hostname, Logger: s.Log.With("listener", "pop3")}
 			p.ImplicitTLS = l.implicit
