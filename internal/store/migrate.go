@@ -23,7 +23,6 @@ var migrations = []migration{
 	{5, "accounts", schemaAccounts},
 	{6, "outbound", schemaOutbound},
 	{7, "hosted mailboxes", schemaHosted},
-	{9, "webhooks", schemaWebhooks},
 	{8, "fetch", schemaFetch},
 	{9, "webhooks", schemaWebhooks},
 	{10, "filing", schemaFiling},
