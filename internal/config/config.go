@@ -52,10 +52,16 @@ type Config struct {
 	QueueLease        time.Duration // how long a claimed queue row stays ours without renewal
 
 	AllowPrivatePrefixes []netip.Prefix // on-premises mail servers the operator allows user-supplied hosts to reach
-	SessionTTL           time.Duration
-	InsecureCookies      bool // only for plain-HTTP deployments behind nothing; browsers treat localhost as secure anyway
-	LogLevel             string
-	LogFormat            string // text or json
+	// OAuth2 client registrations for Office 365 and Gmail accounts (C2).
+	OAuthMicrosoftClientID     string
+	OAuthMicrosoftClientSecret string
+	OAuthGoogleClientID        string
+	OAuthGoogleClientSecret    string
+
+	SessionTTL      time.Duration
+	InsecureCookies bool // only for plain-HTTP deployments behind nothing; browsers treat localhost as secure anyway
+	LogLevel        string
+	LogFormat       string // text or json
 }
 
 // Default returns the settings used when nothing is given: everything on loopback with the
@@ -215,6 +221,10 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.SmarthostCAFile, "smarthost-ca", c.SmarthostCAFile, "PEM file of CAs that verify the smarthost (empty: system roots)")
 	fs.IntVar(&c.QueueWorkers, "queue-workers", c.QueueWorkers, "parallel outbound deliveries")
 	fs.DurationVar(&c.QueueLease, "queue-lease", c.QueueLease, "how long a claimed outbound message waits before another instance may retry it after a crash")
+	fs.StringVar(&c.OAuthMicrosoftClientID, "oauth-microsoft-client-id", c.OAuthMicrosoftClientID, "OAuth2 client id registered with Microsoft (Office 365 accounts)")
+	fs.StringVar(&c.OAuthMicrosoftClientSecret, "oauth-microsoft-client-secret", c.OAuthMicrosoftClientSecret, "OAuth2 client secret for Microsoft")
+	fs.StringVar(&c.OAuthGoogleClientID, "oauth-google-client-id", c.OAuthGoogleClientID, "OAuth2 client id registered with Google (Gmail accounts)")
+	fs.StringVar(&c.OAuthGoogleClientSecret, "oauth-google-client-secret", c.OAuthGoogleClientSecret, "OAuth2 client secret for Google")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a web login lasts without activity")
 	fs.BoolVar(&c.InsecureCookies, "insecure-cookies", c.InsecureCookies, "send session cookies without the Secure attribute")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
