@@ -17,6 +17,7 @@ import (
 	"postfach/internal/config"
 	"postfach/internal/core"
 	"postfach/internal/demo"
+	"postfach/internal/mailstore"
 	"postfach/internal/server"
 	"postfach/internal/store"
 	"postfach/internal/store/storetest"
@@ -194,4 +195,31 @@ func tinyPNG(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// deliver stores raw as received by the account's mailbox and returns the message id, or
+// the quarantine id when the header cannot be read.
+func (e *env) deliver(t testing.TB, accountID int64, raw string) (messageID, quarantineID int64) {
+	t.Helper()
+	mb, err := e.srv.DB.Read().Mailbox(e.ctx, e.tenant.ID, accountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st mailstore.Stored
+	err = e.srv.DB.InTx(e.ctx, func(tx *store.Tx) error {
+		st, err = mailstore.Deliver(e.ctx, tx, mailstore.Delivery{Source: "smtp", EnvelopeFrom: "kunde@example.com",
+			Recipients: []string{mb.Address}, Mailboxes: []store.Mailbox{mb}, Raw: []byte(raw), Hostname: "postfach.test", NoAutoReply: true})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Messages) > 0 {
+		return st.Messages[0].ID, 0
+	}
+	if len(st.Quarantined) > 0 {
+		return 0, st.Quarantined[0]
+	}
+	t.Fatal("delivery stored nothing")
+	return 0, 0
 }

@@ -17,6 +17,7 @@ import (
 type fixture struct {
 	tenantID, mailboxID, grantID, userID, groupID, templateID int64
 	accountID, account2ID, domainID, hostedID                 int64
+	messageID, quarantineID                                   int64
 }
 
 func (e *env) fixture(t *testing.T) fixture {
@@ -52,6 +53,14 @@ func (e *env) fixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	f.hostedID = created.Mailbox.ID
+	f.messageID, _ = e.deliver(t, f.accountID, "From: Kunde <kunde@example.com>\r\nTo: info@kunde-eins.example\r\n"+
+		"Subject: Anfrage\r\nMessage-ID: <anfrage-1@example.com>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGrüße\r\n"+
+		"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p onclick=\"x()\">Grüße<script>alert(1)</script></p>\r\n--b--\r\n")
+	_, f.quarantineID = e.deliver(t, f.accountID, "\x00\x01 kein Kopf\r\n\r\nText\r\n")
+	if f.messageID == 0 || f.quarantineID == 0 {
+		t.Fatalf("fixture mail: message %d, quarantine %d", f.messageID, f.quarantineID)
+	}
 	return f
 }
 
@@ -78,6 +87,10 @@ func (f fixture) expand(t *testing.T, pattern string) string {
 		main = id(f.domainID)
 	case strings.HasPrefix(pattern, "/admin/hosted/"):
 		main = id(f.hostedID)
+	case strings.HasPrefix(pattern, "/nachrichten/"):
+		main = id(f.messageID)
+	case strings.HasPrefix(pattern, "/admin/quarantaene/"):
+		main = id(f.quarantineID)
 	}
 	out := strings.NewReplacer("{id}", main, "{grant}", id(f.grantID), "{order}", "0", "{$}", "").Replace(pattern)
 	if strings.Contains(out, "{") {
@@ -152,6 +165,11 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		case pattern == "/postausgang":
 			visits = append(visits, visit{"user", user, path, 200}, visit{"admin", admin, path, 200}, visit{"operator in tenant", opIn, path, 200},
 				visit{"user", user, path + "?state=sent", 200}, visit{"user", user, path + "?state=kaputt", 422}, visit{"operator", op, path, 403})
+		case strings.HasPrefix(pattern, "/nachrichten"):
+			// Readers of mail are people; the operator has no mail of a tenant to read.
+			visits = append(visits, visit{"user", user, path, 200}, visit{"admin", admin, path, 200}, visit{"operator in tenant", opIn, path, 403})
+		case pattern == "/admin/quarantaene/{id}":
+			visits = append(visits, visit{"admin", admin, path, 200}, visit{"user", user, path, 403})
 		case pattern == "/kommunikation" || pattern == "/signaturen":
 			visits = append(visits, visit{"user", user, path, 200}, visit{"admin", admin, path, 200})
 			if pattern == "/signaturen" {
@@ -169,6 +187,9 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		visit{"admin", admin, fmt.Sprintf("/signaturen?benutzer=%d", f.userID), 200},
 		visit{"admin", admin, "/admin/audit?action=grant.add", 200},
 		visit{"admin", admin, "/admin/postfaecher/999999", 404},
+		visit{"user", user, "/nachrichten/999999", 404},
+		visit{"admin", admin, "/admin/quarantaene/999999", 404},
+		visit{"user", user, fmt.Sprintf("/nachrichten?postfach=%d", f.accountID), 200},
 		visit{"admin", admin, "/admin/mail-accounts/999999", 404},
 		visit{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d", f.mailboxID), 404}, // an additional mailbox is no account
 	)
@@ -214,6 +235,7 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/passwort", f.hostedID), url.Values{"own_password": {demoPassword}}, 200},
 		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/zugangsdaten", f.hostedID), url.Values{"to": {"kaputt"}}, 422},
 		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/zusammenfuehren", f.accountID), url.Values{"target_id": {strconv.FormatInt(f.account2ID, 10)}, "confirm": {"falsch"}}, 409},
+		{"user", user, fmt.Sprintf("/nachrichten/%d/zuordnen", f.messageID), url.Values{"contact_email": {"niemand@example.com"}}, 422},
 		{"anonymous", anon, "/login", url.Values{"tenant": {"demo"}, "login": {"admin"}, "password": {"falsch"}}, 401},
 	}
 

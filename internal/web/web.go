@@ -115,6 +115,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	u.mailboxRoutes(h)
 	u.userRoutes(h)
 	u.accountRoutes(h)
+	u.messageRoutes(h)
 	u.hostedRoutes(h)
 	u.composeRoutes(h)
 	u.templateRoutes(h)
