@@ -3,17 +3,22 @@ package mailstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/mail"
 
+	"postfach/internal/policy"
 	"postfach/internal/store"
 )
 
-// autoReplies records the out-of-office replies (H3) that a delivered message triggers, in
-// the delivery's transaction, as pending rows for the outbound queue.
+// autoReplies records the out-of-office replies (H3) that a delivered message triggers and
+// queues them for sending, all in the delivery's transaction: a reply is decided, noted for
+// the once-per-period rule and queued together or not at all.
 func autoReplies(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group []store.Mailbox, m store.Message) ([]int64, error) {
 	now := time.UnixMilli(tx.Now())
 	var ids []int64
@@ -40,7 +45,8 @@ func autoReplies(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group 
 		if last != 0 && now.Sub(time.UnixMilli(last)) < s.OutOfOffice.Period() {
 			continue
 		}
-		raw, err := ComposeAutoReply(mb, s.OutOfOffice, p, d.EnvelopeFrom, d.Hostname, now)
+		replyID := generateMessageID(d.Hostname)
+		raw, err := ComposeAutoReply(mb, s.OutOfOffice, p, d.EnvelopeFrom, replyID, now)
 		if err != nil {
 			continue // an unencodable reply must not fail the delivery
 		}
@@ -50,9 +56,50 @@ func autoReplies(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group 
 		if err != nil {
 			return nil, fmt.Errorf("mailstore: %w", err)
 		}
+		if _, err := tx.QueueAutoReply(ctx, r.ID, autoReplyMessage(mb, s.OutOfOffice, p, r, replyID, now), autoReplyEntry(mb, r)); err != nil {
+			return nil, fmt.Errorf("mailstore: %w", err)
+		}
 		ids = append(ids, r.ID)
 	}
 	return ids, nil
+}
+
+// autoReplyMessage is the stored outgoing copy of a reply, filed in the mailbox's Sent folder
+// so that the user sees what was answered.
+func autoReplyMessage(mb store.Mailbox, o *OutOfOffice, p Parsed, r store.AutoReply, replyID string, now time.Time) store.Message {
+	sum := sha256.Sum256(r.Raw)
+	mbID := mb.ID
+	return store.Message{TenantID: mb.TenantID, MailboxID: &mbID, Direction: store.DirectionOut, Folder: "Sent",
+		MessageID: replyID, InReplyTo: p.MessageID, From: mb.Address, To: r.Recipient, Subject: autoReplySubject(o, p),
+		SentAt: now.UnixMilli(), Size: int64(len(r.Raw)), SHA256: hex.EncodeToString(sum[:]), Raw: r.Raw,
+		Status: store.QueueQueued, FiledReason: "out-of-office reply"}
+}
+
+// autoReplyEntry is the queue row of a reply. A hosted mailbox answers through the system
+// transport with the null reverse path, as RFC 3834 §3.3 recommends: a reply that cannot be
+// delivered then bounces nowhere and cannot start a loop. A fetched account with its own
+// SMTP server answers through that server, which commonly insists that the envelope sender
+// is the authenticated address, so there the mailbox's own address is the reverse path.
+func autoReplyEntry(mb store.Mailbox, r store.AutoReply) store.QueueEntry {
+	mbID := mb.ID
+	e := store.QueueEntry{MailboxID: &mbID, Transport: "system", SenderKey: autoReplySenderPrefix + strconv.FormatInt(mb.ID, 10),
+		Recipients: []store.QueueRecipient{{Address: r.Recipient, State: store.QueueQueued}}}
+	if mb.Kind == store.KindAccount && mb.SMTP.Host != "" {
+		e.Transport, e.TransportMailboxID, e.EnvelopeFrom = string(policy.TransportMailbox), &mbID, mb.Address
+	}
+	return e
+}
+
+// autoReplySenderPrefix starts the sender key of a reply's queue row; the key names the
+// mailbox that answered.
+const autoReplySenderPrefix = "auto-reply:mailbox:"
+
+func autoReplySubject(o *OutOfOffice, p Parsed) string {
+	subject := o.Subject
+	if subject == "" {
+		subject = "Auto: " + p.Subject
+	}
+	return cleanText(subject, 900)
 }
 
 func addressedTo(address string, p Parsed) bool {
@@ -115,17 +162,14 @@ func AutoReplyBlocked(h mail.Header, envelopeFrom string) string {
 
 // ComposeAutoReply builds the reply per RFC 3834 §3: From the mailbox, to the reverse path,
 // "Auto:" subject, In-Reply-To/References, Auto-Submitted: auto-replied.
-func ComposeAutoReply(mb store.Mailbox, o *OutOfOffice, p Parsed, to, hostname string, now time.Time) ([]byte, error) {
+// messageID is the reply's own Message-ID, without angle brackets.
+func ComposeAutoReply(mb store.Mailbox, o *OutOfOffice, p Parsed, to, messageID string, now time.Time) ([]byte, error) {
 	var h mail.Header
 	h.SetDate(now)
 	h.SetAddressList("From", []*mail.Address{{Name: mb.DisplayName, Address: mb.Address}})
 	h.SetAddressList("To", []*mail.Address{{Address: to}})
-	subject := o.Subject
-	if subject == "" {
-		subject = "Auto: " + p.Subject
-	}
-	h.SetSubject(cleanText(subject, 900))
-	h.SetMessageID(generateMessageID(hostname))
+	h.SetSubject(autoReplySubject(o, p))
+	h.SetMessageID(messageID)
 	if p.MessageID != "" {
 		h.SetMsgIDList("In-Reply-To", []string{p.MessageID})
 		refs := append(append([]string{}, p.References...), p.MessageID)

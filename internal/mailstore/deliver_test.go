@@ -162,16 +162,32 @@ func TestOutOfOffice(t *testing.T) {
 	if out := f.deliver(strings.Replace(strings.Replace(plain, "%s", "later", 1), "%s", "", 1), "k@example.org", mb); len(out.AutoReplies) != 1 {
 		t.Errorf("after the period: %d replies", len(out.AutoReplies))
 	}
+	// Every reply went to the outbound queue in the delivery's transaction; none is left pending.
 	var pending []store.AutoReply
+	var queued []store.QueueEntry
 	f.tx(func(tx *store.Tx) error {
 		var err error
-		pending, err = tx.PendingAutoReplies(f.ctx, 10)
+		if pending, err = tx.PendingAutoReplies(f.ctx, 10); err != nil {
+			return err
+		}
+		queued, err = tx.ClaimOutbound(f.ctx, "test", tx.Now()+60_000, 100)
 		return err
 	})
-	if len(pending) == 0 {
-		t.Fatal("no pending replies")
+	if len(pending) != 0 {
+		t.Errorf("%d replies left pending", len(pending))
 	}
-	raw := string(pending[0].Raw)
+	if len(queued) != 3 {
+		t.Fatalf("%d queue rows, want 3", len(queued))
+	}
+	var raw string
+	for _, e := range queued {
+		if e.Kind != store.QueueKindAutoReply || e.EnvelopeFrom != "" || len(e.Recipients) != 1 {
+			t.Errorf("queue row %+v", e)
+		}
+		if strings.Contains(string(e.Raw), "In-Reply-To: <a@example.org>") {
+			raw = string(e.Raw)
+		}
+	}
 	for _, want := range []string{"Auto-Submitted: auto-replied\r\n", "In-Reply-To: <a@example.org>\r\n", "Subject: Auto: Frage\r\n", "To: <k@example.org>\r\n", "Bin im Urlaub.\r\nGr=C3=BC=C3=9Fe"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("reply lacks %q:\n%s", want, raw)
