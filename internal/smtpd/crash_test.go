@@ -117,7 +117,7 @@ func TestCrashNeverLosesAcknowledgedMail(t *testing.T) {
 	}
 	close(next)
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(50 * time.Second)
+	deadline := time.Now().Add(4 * time.Minute) // generous: a loaded CI machine is slow, and only losses are failures
 	for range workers {
 		wg.Go(func() {
 			var cl *crashClient
