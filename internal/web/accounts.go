@@ -32,6 +32,7 @@ func (u *UI) accountRoutes(h func(string, role, handlerFunc)) {
 	h("GET /admin/mail-accounts/{id}/loeschen", roleAdmin, u.accountDeleteFirst)
 	h("GET /admin/mail-accounts/{id}/loeschen/bestaetigen", roleAdmin, u.accountDeleteSecond)
 	h("POST /admin/mail-accounts/{id}/loeschen", roleAdmin, u.accountDelete)
+	u.accountFetchRoutes(h)
 }
 
 const accountsPath = "/admin/mail-accounts"
@@ -80,6 +81,7 @@ type accountPanel struct {
 	Test     *core.ConnTestResult
 	Domain   *core.DomainReport
 	Users    []store.User // for Privatkonto von: users with a short code
+	Fetch    *fetchTab    // the Abruf tab
 }
 
 // panel loads the account of the path with the tenant's list beside it.

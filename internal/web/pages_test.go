@@ -236,6 +236,8 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		{"admin", admin, fmt.Sprintf("/admin/hosted/%d/zugangsdaten", f.hostedID), url.Values{"to": {"kaputt"}}, 422},
 		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/zusammenfuehren", f.accountID), url.Values{"target_id": {strconv.FormatInt(f.account2ID, 10)}, "confirm": {"falsch"}}, 409},
 		{"user", user, fmt.Sprintf("/nachrichten/%d/zuordnen", f.messageID), url.Values{"contact_email": {"niemand@example.com"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/abruf/ordner", f.accountID), url.Values{"folder": {"Gibtsnicht"}}, 422},
+		{"admin", admin, fmt.Sprintf("/admin/mail-accounts/%d/verbinden", f.accountID), nil, 422}, // a password account needs no sign-in
 		{"anonymous", anon, "/login", url.Values{"tenant": {"demo"}, "login": {"admin"}, "password": {"falsch"}}, 401},
 	}
 
