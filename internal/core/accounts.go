@@ -19,14 +19,43 @@ import (
 // mailbox's settings JSON under the keys "receive", "private_owner" and "folders"; other
 // keys of that JSON belong to other packages and are kept untouched.
 
-// Receive types. The Office 365 types log in with OAuth2 (XOAUTH2) instead of a password.
+// Receive types. The Office 365 and Gmail types log in with OAuth2 (XOAUTH2) instead of a
+// password (C2).
 const (
-	ReceiveNone     = ""
-	ReceiveIMAP     = "imap"
-	ReceivePOP3     = "pop3"
-	ReceiveIMAPO365 = "imap_o365"
-	ReceivePOP3O365 = "pop3_o365"
+	ReceiveNone      = ""
+	ReceiveIMAP      = "imap"
+	ReceivePOP3      = "pop3"
+	ReceiveIMAPO365  = "imap_o365"
+	ReceivePOP3O365  = "pop3_o365"
+	ReceiveIMAPGmail = "imap_gmail"
+	ReceivePOP3Gmail = "pop3_gmail"
 )
+
+// ReceiveTypes lists every receive type in the order a form offers them.
+func ReceiveTypes() []string {
+	return []string{ReceiveNone, ReceiveIMAP, ReceivePOP3, ReceiveIMAPO365, ReceivePOP3O365, ReceiveIMAPGmail, ReceivePOP3Gmail}
+}
+
+// IsIMAPType reports whether a receive type fetches over IMAP (rather than POP3).
+func IsIMAPType(receiveType string) bool {
+	switch receiveType {
+	case ReceiveIMAP, ReceiveIMAPO365, ReceiveIMAPGmail:
+		return true
+	}
+	return false
+}
+
+// gmailServer is Google's public IMAP or POP3 endpoint, both with implicit TLS; a Gmail
+// account left without a host gets it.
+func gmailServer(receiveType string) (host string, port int, ok bool) {
+	switch receiveType {
+	case ReceiveIMAPGmail:
+		return "imap.gmail.com", 993, true
+	case ReceivePOP3Gmail:
+		return "pop.gmail.com", 995, true
+	}
+	return "", 0, false
+}
 
 // ReceiveSettings are how Postfach fetches an account's mail (C1, C2, C4, C5), as stored.
 type ReceiveSettings struct {
@@ -214,7 +243,7 @@ func (s *Service) applyAccount(v *validator, m *store.Mailbox, as *AccountSettin
 	if r := in.Receive; r != nil {
 		rs := &as.Receive
 		if r.Type != nil {
-			rs.Type = v.oneOf("receive.type", *r.Type, ReceiveNone, ReceiveIMAP, ReceivePOP3, ReceiveIMAPO365, ReceivePOP3O365)
+			rs.Type = v.oneOf("receive.type", *r.Type, ReceiveTypes()...)
 		}
 		if r.Host != nil {
 			rs.Host = strings.TrimSpace(strings.ToLower(*r.Host))
@@ -241,12 +270,15 @@ func (s *Service) applyAccount(v *validator, m *store.Mailbox, as *AccountSettin
 		ch.changes = append(ch.changes, "receive")
 	}
 	if rs := &as.Receive; rs.Type != ReceiveNone {
+		if host, port, ok := gmailServer(rs.Type); ok && rs.Host == "" {
+			rs.Host, rs.Port, rs.Security = host, port, "tls"
+		}
 		if rs.Security == "" {
 			rs.Security = "none" // seed 004: "Programmstandard ist keine Verschlüsselung"
 		}
 		rs.Host = v.host("receive.host", rs.Host)
 		if rs.Port == 0 {
-			if strings.HasPrefix(rs.Type, "imap") {
+			if IsIMAPType(rs.Type) {
 				rs.Port = defaultPort(rs.Security, 143, 993, 143)
 			} else {
 				rs.Port = defaultPort(rs.Security, 110, 995, 110)

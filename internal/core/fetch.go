@@ -35,6 +35,8 @@ func OAuthProviderFor(receiveType string) string {
 	switch receiveType {
 	case ReceiveIMAPO365, ReceivePOP3O365:
 		return OAuthMicrosoft
+	case ReceiveIMAPGmail, ReceivePOP3Gmail:
+		return OAuthGoogle
 	}
 	return ""
 }

@@ -50,18 +50,40 @@ func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// TestOAuthGrantRefreshAndRevoke runs the grant, the refresh before expiry and a revoked
+// grant for every OAuth2 receive type (C2): the Office 365 types sign in at Microsoft, the
+// Gmail types at Google.
 func TestOAuthGrantRefreshAndRevoke(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		typ, provider string
+	}{
+		{core.ReceiveIMAPO365, core.OAuthMicrosoft},
+		{core.ReceivePOP3O365, core.OAuthMicrosoft},
+		{core.ReceiveIMAPGmail, core.OAuthGoogle},
+		{core.ReceivePOP3Gmail, core.OAuthGoogle},
+	} {
+		t.Run(c.typ, func(t *testing.T) {
+			t.Parallel()
+			testOAuthGrant(t, c.typ, c.provider)
+		})
+	}
+}
+
+func testOAuthGrant(t *testing.T, typ, provider string) {
 	ctx := context.Background()
 	fx := newFixture(t, storetest.Open(t), nil)
 	ep := &tokenEndpoint{}
 	ts := httptest.NewServer(ep)
 	defer ts.Close()
-	if err := fx.svc.SetOAuthApp(ctx, core.OAuthApp{Provider: core.OAuthMicrosoft, ClientID: "client", ClientSecret: "s3cret",
+	if err := fx.svc.SetOAuthApp(ctx, core.OAuthApp{Provider: provider, ClientID: "client", ClientSecret: "s3cret",
 		AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", Scopes: []string{"IMAP.AccessAsUser.All", "offline_access"}}); err != nil {
 		t.Fatal(err)
 	}
-	id := fx.account(t, "o365@firma.example", core.ReceiveIMAPO365, "127.0.0.1:1", "tls", "o365@firma.example", "", false)
+	id := fx.account(t, "o365@firma.example", typ, "127.0.0.1:1", "tls", "o365@firma.example", "", false)
+	if p := core.OAuthProviderFor(typ); p != provider {
+		t.Fatalf("provider %q, want %q", p, provider)
+	}
 
 	st, err := fx.svc.AccountFetchStatus(ctx, fx.admin, id)
 	if err != nil || st.OAuth != store.OAuthReauthorize {
@@ -91,19 +113,19 @@ func TestOAuthGrantRefreshAndRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The stored token expires in a minute: refreshed before use.
-	tok, err := fx.svc.AccountAccessToken(ctx, mb, core.OAuthMicrosoft)
+	tok, err := fx.svc.AccountAccessToken(ctx, mb, provider)
 	if err != nil || tok != "at-2" {
 		t.Fatalf("token %q, %v; want the refreshed one", tok, err)
 	}
 	calls := ep.calls.Load()
-	if tok, err := fx.svc.AccountAccessToken(ctx, mb, core.OAuthMicrosoft); err != nil || tok != "at-2" || ep.calls.Load() != calls {
+	if tok, err := fx.svc.AccountAccessToken(ctx, mb, provider); err != nil || tok != "at-2" || ep.calls.Load() != calls {
 		t.Fatalf("a valid token was refreshed again: %q, %v", tok, err)
 	}
 
 	// Revoked at the provider: once the token is due, the account shows "re-authorise".
 	ep.revoked.Store(true)
 	fx.svc.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	if _, err := fx.svc.AccountAccessToken(ctx, mb, core.OAuthMicrosoft); !errors.Is(err, core.ErrReauthorize) {
+	if _, err := fx.svc.AccountAccessToken(ctx, mb, provider); !errors.Is(err, core.ErrReauthorize) {
 		t.Fatalf("revoked grant: %v", err)
 	}
 	st, err = fx.svc.AccountFetchStatus(ctx, fx.admin, id)

@@ -45,9 +45,9 @@ func (r *sourceRun) run(ctx context.Context) (Result, error) {
 	switch r.as.Receive.Type {
 	case core.ReceiveNone:
 		return r.res, nil
-	case core.ReceiveIMAP, core.ReceiveIMAPO365:
+	case core.ReceiveIMAP, core.ReceiveIMAPO365, core.ReceiveIMAPGmail:
 		err = r.imap(ctx)
-	case core.ReceivePOP3, core.ReceivePOP3O365:
+	case core.ReceivePOP3, core.ReceivePOP3O365, core.ReceivePOP3Gmail:
 		err = r.pop3(ctx)
 	default:
 		err = fmt.Errorf("%w: receive type %q", errNotConfigured, r.as.Receive.Type)
