@@ -13,7 +13,8 @@ import (
 // Mail-Accounts (seed 002, seed 004; A1, A2, A6–A8, C1–C7, C9): the list with the Status
 // and SPF columns, Anlegen, and beside the list the account's panel with the tabs
 // Einstellungen (receive, send, Privatkonto von, folders, Verbindung testen),
-// Domainkonfiguration (SPF/MX/DKIM/DMARC with "SPF prüfen"), Zusammenführen and Löschen.
+// Domainkonfiguration (SPF/MX/DKIM/DMARC with "SPF prüfen"), Abruf (accounts_fetch.go),
+// Zusammenführen and Löschen.
 // Deleting takes two confirmations, the second with the message counts; merging takes a
 // confirmation that says what moves and that the source is deleted.
 func (u *UI) accountRoutes(h func(string, role, handlerFunc)) {

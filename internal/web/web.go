@@ -1,6 +1,8 @@
 // Package web is Postfach's server-rendered UI in German and English: login, the operator's
 // tenant pages, Administration (Basisdaten with the Zusätzliche Postfächer, Benutzer und
-// Gruppen, Mail-Accounts, Audit-Log), the Kommunikationsmanager, Vorlagen and Signaturen.
+// Gruppen, Mail-Accounts with their Abruf tab, Quarantäne, Audit-Log), the Kommunikationsmanager,
+// Nachrichten (received and sent mail a user may read, and filing unassigned mail by hand),
+// Vorlagen and Signaturen.
 //
 // Every page is an html/template file embedded from templates/, one Go file per page area.
 // Handlers decode a form, call one core use case and render; permissions, validation and the
