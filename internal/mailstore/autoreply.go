@@ -56,7 +56,7 @@ func autoReplies(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group 
 		if err != nil {
 			return nil, fmt.Errorf("mailstore: %w", err)
 		}
-		if _, err := tx.QueueAutoReply(ctx, r.ID, autoReplyMessage(mb, s.OutOfOffice, p, r, replyID, now), autoReplyEntry(mb, r)); err != nil {
+		if _, err := tx.QueueAutoReply(ctx, r.ID, autoReplyMessage(mb, s.OutOfOffice, p, m, r, replyID, now), autoReplyEntry(mb, r)); err != nil {
 			return nil, fmt.Errorf("mailstore: %w", err)
 		}
 		ids = append(ids, r.ID)
@@ -65,12 +65,19 @@ func autoReplies(ctx context.Context, tx *store.Tx, d Delivery, p Parsed, group 
 }
 
 // autoReplyMessage is the stored outgoing copy of a reply, filed in the mailbox's Sent folder
-// so that the user sees what was answered.
-func autoReplyMessage(mb store.Mailbox, o *OutOfOffice, p Parsed, r store.AutoReply, replyID string, now time.Time) store.Message {
+// so that the user sees what was answered. It joins the received message's conversation and
+// contact and keeps its private owner (C3): whoever may not read the message may not read
+// the reply either.
+func autoReplyMessage(mb store.Mailbox, o *OutOfOffice, p Parsed, received store.Message, r store.AutoReply, replyID string, now time.Time) store.Message {
 	sum := sha256.Sum256(r.Raw)
 	mbID := mb.ID
+	thread := received.ThreadID
+	if thread == 0 {
+		thread = received.ID // the received message started its conversation
+	}
 	return store.Message{TenantID: mb.TenantID, MailboxID: &mbID, Direction: store.DirectionOut, Folder: "Sent",
-		MessageID: replyID, InReplyTo: p.MessageID, From: mb.Address, To: r.Recipient, Subject: autoReplySubject(o, p),
+		MessageID: replyID, InReplyTo: p.MessageID, ThreadID: thread, ContactID: received.ContactID,
+		PrivateOwnerID: received.PrivateOwnerID, From: mb.Address, To: r.Recipient, Subject: autoReplySubject(o, p),
 		SentAt: now.UnixMilli(), Size: int64(len(r.Raw)), SHA256: hex.EncodeToString(sum[:]), Raw: r.Raw,
 		Status: store.QueueQueued, FiledReason: "out-of-office reply"}
 }

@@ -179,15 +179,31 @@ func TestOutOfOffice(t *testing.T) {
 	if len(queued) != 3 {
 		t.Fatalf("%d queue rows, want 3", len(queued))
 	}
-	var raw string
+	var raw, replyID string
 	for _, e := range queued {
 		if e.Kind != store.QueueKindAutoReply || e.EnvelopeFrom != "" || len(e.Recipients) != 1 {
 			t.Errorf("queue row %+v", e)
 		}
 		if strings.Contains(string(e.Raw), "In-Reply-To: <a@example.org>") {
-			raw = string(e.Raw)
+			raw, replyID = string(e.Raw), e.HeaderMessageID
 		}
 	}
+	// The stored reply is an outgoing message in the received message's conversation.
+	f.tx(func(tx *store.Tx) error {
+		msgs, err := tx.MessagesByMessageID(f.ctx, mb.TenantID, []string{"a@example.org", replyID})
+		if err != nil {
+			return err
+		}
+		if len(msgs) != 2 || msgs[0].ThreadID != msgs[1].ThreadID {
+			t.Errorf("received message and reply: %+v", msgs)
+		}
+		for _, m := range msgs {
+			if m.MessageID == replyID && (m.Direction != store.DirectionOut || m.Folder != "Sent") {
+				t.Errorf("reply stored as %+v", m)
+			}
+		}
+		return nil
+	})
 	for _, want := range []string{"Auto-Submitted: auto-replied\r\n", "In-Reply-To: <a@example.org>\r\n", "Subject: Auto: Frage\r\n", "To: <k@example.org>\r\n", "Bin im Urlaub.\r\nGr=C3=BC=C3=9Fe"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("reply lacks %q:\n%s", want, raw)
