@@ -10,7 +10,7 @@ import (
 // The Abruf tab of a mail account (C1, C2, C9, C10): when the account was last fetched, the
 // last error, how many messages were imported; "Jetzt abrufen" and "Ordner synchronisieren"
 // (the server's folders appear after a synchronisation), the folders to import, the
-// drafts/trash/sent mapping the server suggests, and for the Office 365 types "Verbinden",
+// drafts/trash/sent mapping the server suggests, and for the Office 365 and Gmail types "Verbinden",
 // which starts the OAuth2 sign-in and sends the browser to the provider. A revoked grant
 // shows "Erneut autorisieren" instead of failing silently.
 func (u *UI) accountFetchRoutes(h func(string, role, handlerFunc)) {
@@ -23,12 +23,24 @@ func (u *UI) accountFetchRoutes(h func(string, role, handlerFunc)) {
 // oauthCallbackPath is the API's endpoint the provider redirects back to; it answers JSON.
 const oauthCallbackPath = "/api/v1/oauth/callback"
 
+// providerName is an OAuth2 provider as the account types name it.
+func providerName(provider string) string {
+	switch provider {
+	case core.OAuthMicrosoft:
+		return "Office 365"
+	case core.OAuthGoogle:
+		return "Google"
+	}
+	return provider
+}
+
 // fetchTab is the Abruf tab's data.
 type fetchTab struct {
-	Status  core.FetchStatus
-	OAuth   bool // the account's type signs in with OAuth2
-	Reauth  bool // the grant is missing or revoked
-	Folders []store.AccountFolder
+	Status   core.FetchStatus
+	OAuth    bool   // the account's type signs in with OAuth2
+	Provider string // its provider's name as users know it
+	Reauth   bool   // the grant is missing or revoked
+	Folders  []store.AccountFolder
 }
 
 func (u *UI) accountFetchTab(w http.ResponseWriter, r *http.Request, p *page) {
@@ -47,7 +59,8 @@ func (u *UI) showFetchTab(w http.ResponseWriter, r *http.Request, p *page, statu
 		u.fail(w, r, p, err)
 		return
 	}
-	d.Fetch = &fetchTab{Status: st, OAuth: core.OAuthProviderFor(d.Account.Receive.Type) != "",
+	provider := core.OAuthProviderFor(d.Account.Receive.Type)
+	d.Fetch = &fetchTab{Status: st, OAuth: provider != "", Provider: providerName(provider),
 		Reauth: st.OAuth == store.OAuthReauthorize}
 	for _, f := range st.Folders {
 		if f.Selectable {

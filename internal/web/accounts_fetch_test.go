@@ -62,7 +62,7 @@ func TestAccountFetchTab(t *testing.T) {
 	if _, err := e.srv.Core.UpdateAccount(e.ctx, e.admin, acc.ID, core.AccountInput{Receive: &core.ReceiveInput{Type: &typ, Host: &host, Username: &user}}); err != nil {
 		t.Fatal(err)
 	}
-	if res := admin.get(tab); !strings.Contains(res.body, `id="oauth-reauthorize"`) {
+	if res := admin.get(tab); !strings.Contains(res.body, `id="oauth-reauthorize"`) || !strings.Contains(res.body, "Anmeldung bei Office 365") {
 		t.Errorf("no re-authorise state:\n%s", res.body)
 	}
 	connect := fmt.Sprintf("/admin/mail-accounts/%d/verbinden", acc.ID)
