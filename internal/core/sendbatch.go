@@ -14,10 +14,11 @@ import (
 // queue row has committed. When a batch fails (an idempotency key repeated inside it, a
 // conflict), each of its sends is retried in a transaction of its own, so one bad send
 // never fails another. The zero value is ready; a goroutine runs only while sends wait.
+// On PostgreSQL several batches commit in parallel (committers).
 type sendBatcher struct {
 	mu      sync.Mutex
 	pending []*pendingSend
-	running bool
+	running int // committing goroutines
 }
 
 type pendingSend struct {
@@ -31,6 +32,16 @@ type pendingSend struct {
 // the writer lock is not held long.
 const maxSendBatch = 64
 
+// committers is how many batches commit at once: SQLite has one writer, so one; PostgreSQL
+// runs transactions in parallel and pays a network round trip per statement, so several
+// smaller batches in parallel beat one long one.
+func committers(db *store.DB) int {
+	if db.Dialect() == store.Postgres {
+		return 8
+	}
+	return 1
+}
+
 // commit runs write in a transaction shared with other concurrent sends and returns when
 // that transaction has committed or failed. write may run more than once (a batch retried
 // one by one, a busy database) and must set its results on every run.
@@ -38,8 +49,10 @@ func (b *sendBatcher) commit(ctx context.Context, db *store.DB, write func(tx *s
 	p := &pendingSend{ctx: context.WithoutCancel(ctx), write: write, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, p)
-	start := !b.running
-	b.running = true
+	start := b.running < committers(db)
+	if start {
+		b.running++
+	}
 	b.mu.Unlock()
 	if start {
 		go b.run(db)
@@ -53,8 +66,7 @@ func (b *sendBatcher) run(db *store.DB) {
 		b.mu.Lock()
 		n := min(len(b.pending), maxSendBatch)
 		if n == 0 {
-			b.running = false
-			b.pending = nil
+			b.running--
 			b.mu.Unlock()
 			return
 		}
