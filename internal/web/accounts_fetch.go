@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 
 	"postfach/internal/core"
@@ -11,7 +12,7 @@ import (
 // last error, how many messages were imported; "Jetzt abrufen" and "Ordner synchronisieren"
 // (the server's folders appear after a synchronisation), the folders to import, the
 // drafts/trash/sent mapping the server suggests, and for the Office 365 and Gmail types "Verbinden",
-// which starts the OAuth2 sign-in and sends the browser to the provider. A revoked grant
+// which starts the OAuth2 sign-in and offers the link to the provider's sign-in page. A revoked grant
 // shows "Erneut autorisieren" instead of failing silently.
 func (u *UI) accountFetchRoutes(h func(string, role, handlerFunc)) {
 	h("GET /admin/mail-accounts/{id}/abruf", roleAdmin, u.accountFetchTab)
@@ -40,7 +41,9 @@ type fetchTab struct {
 	OAuth    bool   // the account's type signs in with OAuth2
 	Provider string // its provider's name as users know it
 	Reauth   bool   // the grant is missing or revoked
-	Folders  []store.AccountFolder
+	// SignInURL is the provider's page after "Verbinden", offered as a link.
+	SignInURL template.URL
+	Folders   []store.AccountFolder
 }
 
 func (u *UI) accountFetchTab(w http.ResponseWriter, r *http.Request, p *page) {
@@ -48,6 +51,11 @@ func (u *UI) accountFetchTab(w http.ResponseWriter, r *http.Request, p *page) {
 }
 
 func (u *UI) showFetchTab(w http.ResponseWriter, r *http.Request, p *page, status int) {
+	u.showFetchTabWith(w, r, p, status, "")
+}
+
+// showFetchTabWith renders the tab; signInURL, when set, is the provider's sign-in page.
+func (u *UI) showFetchTabWith(w http.ResponseWriter, r *http.Request, p *page, status int, signInURL string) {
 	errs, msg := p.Errs, p.Error
 	d, ok := u.accountPanel(w, r, p, "fetch")
 	if !ok {
@@ -61,7 +69,7 @@ func (u *UI) showFetchTab(w http.ResponseWriter, r *http.Request, p *page, statu
 	}
 	provider := core.OAuthProviderFor(d.Account.Receive.Type)
 	d.Fetch = &fetchTab{Status: st, OAuth: provider != "", Provider: providerName(provider),
-		Reauth: st.OAuth == store.OAuthReauthorize}
+		Reauth: st.OAuth == store.OAuthReauthorize, SignInURL: template.URL(signInURL)} // #nosec G203 -- the provider's https URL from core
 	for _, f := range st.Folders {
 		if f.Selectable {
 			d.Fetch.Folders = append(d.Fetch.Folders, f)
@@ -127,7 +135,10 @@ func (u *UI) accountOAuthStart(w http.ResponseWriter, r *http.Request, p *page) 
 		u.fetchTabAgain(w, r, p, err)
 		return
 	}
-	http.Redirect(w, r, start.URL, http.StatusSeeOther)
+	// A link, not a redirect: the Content-Security-Policy's form-action 'self' also covers
+	// redirects that answer a form, so browsers would stop a 303 to the provider.
+	p.Flash = p.T("web.fetch.continue_hint")
+	u.showFetchTabWith(w, r, p, http.StatusOK, start.URL)
 }
 
 // fetchTabAgain shows the tab with a refusal (say, OAuth2 not configured by the operator) on
