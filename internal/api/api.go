@@ -90,6 +90,10 @@ func (a *API) wrap(rt Route) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
+		if to, ok := out.(redirectTo); ok {
+			http.Redirect(w, r, string(to), http.StatusSeeOther)
+			return
+		}
 		if rt.Out == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -99,6 +103,10 @@ func (a *API) wrap(rt Route) http.Handler {
 		_ = json.NewEncoder(w).Encode(out)
 	})
 }
+
+// redirectTo is a handler result that sends a browser elsewhere instead of JSON (the OAuth2
+// callback, which the provider opens in the user's browser).
+type redirectTo string
 
 // ErrorBody is the JSON shape of every error.
 type ErrorBody struct {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 
 	"postfach/internal/core"
 )
@@ -59,9 +61,18 @@ func (a *API) fetchRoutes() []Route {
 			})),
 		{Method: "GET", Path: oauthCallbackPath, Tag: "accounts", Public: true, Status: 200, Query: []string{"state", "code"}, Out: core.OAuthDone{},
 			Summary: "The provider's redirect after an OAuth2 sign-in; the one-use state authenticates it",
-			handle: get(func(r *http.Request, _ core.Actor) (core.OAuthDone, error) {
+			handle: func(r *http.Request, _ core.Actor) (any, error) {
 				q := r.URL.Query()
-				return s.FinishAccountOAuth(r.Context(), q.Get("state"), q.Get("code"))
-			})},
+				done, err := s.FinishAccountOAuth(r.Context(), q.Get("state"), q.Get("code"))
+				if err != nil {
+					return nil, err
+				}
+				// A browser coming back from the provider lands on the account's Abruf tab;
+				// API clients get the JSON answer.
+				if strings.Contains(r.Header.Get("Accept"), "text/html") {
+					return redirectTo(fmt.Sprintf("/admin/mail-accounts/%d/abruf", done.AccountID)), nil
+				}
+				return done, nil
+			}},
 	}
 }
