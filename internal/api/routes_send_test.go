@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"postfach/internal/core"
@@ -42,5 +43,26 @@ func TestSendAPI(t *testing.T) {
 	}
 	if code, raw := e.raw("POST", "/api/v1/messages", e.tokenA, fmt.Sprintf(`{"user_id":%d,"sender":"system","to":[],"subject":"x"}`, uid), nil); code != 422 {
 		t.Fatalf("no recipients: %d %s", code, raw)
+	}
+}
+
+// TestDKIMRecordAPI shows the DKIM TXT record of a tenant's domain, the same on every call;
+// another tenant cannot read it.
+func TestDKIMRecordAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.mustCreate("/api/v1/domains", e.tokenA, `{"domain":"dkim-alpha.example"}`)
+	var first, again core.DKIMRecordView
+	for _, out := range []*core.DKIMRecordView{&first, &again} {
+		if code := e.do("GET", "/api/v1/dkim?domain=dkim-alpha.example", e.tokenA, "", out); code != 200 {
+			t.Fatalf("dkim record: %d", code)
+		}
+	}
+	if first != again || first.Type != "TXT" || first.Name != first.Selector+"._domainkey.dkim-alpha.example" ||
+		!strings.HasPrefix(first.Value, "v=DKIM1; k=rsa; p=") {
+		t.Fatalf("records %+v and %+v", first, again)
+	}
+	if code, _ := e.raw("GET", "/api/v1/dkim?domain=dkim-alpha.example", e.tokenB, "", nil); code != 404 {
+		t.Fatalf("other tenant reads the record: %d", code)
 	}
 }
