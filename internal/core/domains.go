@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"postfach/internal/mailout"
 	"postfach/internal/store"
 )
 
@@ -41,7 +42,7 @@ type DomainView struct {
 	Records  []DNSRecord `json:"records"`
 }
 
-func (s *Service) domainView(d store.TenantDomain) DomainView {
+func (s *Service) domainView(ctx context.Context, d store.TenantDomain) DomainView {
 	h := s.Hosting
 	mx := h.Endpoints.Hostname
 	if mx == "" {
@@ -51,16 +52,20 @@ func (s *Service) domainView(d store.TenantDomain) DomainView {
 	if include == "" {
 		include = "_spf." + mx
 	}
-	selector := h.DKIMSelector
-	if selector == "" {
-		selector = "postfach"
-	}
 	recs := []DNSRecord{
 		{Type: "TXT", Name: d.Domain, Value: VerifyPrefix + d.VerifyToken, Purpose: "verify"},
 		{Type: "MX", Name: d.Domain, Value: "10 " + mx + ".", Purpose: "mx"},
 		{Type: "TXT", Name: d.Domain, Value: "v=spf1 mx include:" + include + " ~all", Purpose: "spf"},
-		{Type: "CNAME", Name: selector + "._domainkey." + d.Domain, Value: selector + "._domainkey." + mx + ".", Purpose: "dkim"},
 		{Type: "TXT", Name: "_dmarc." + d.Domain, Value: "v=DMARC1; p=quarantine; rua=mailto:postmaster@" + d.Domain, Purpose: "dmarc"},
+	}
+	// The DKIM record is the domain's own signing key (created on first use), the same one
+	// the queue signs with (X5).
+	if sg, err := s.dkimSigner(ctx, d.TenantID, d.Domain); err == nil {
+		if val, err := mailout.DNSRecord(sg.Key.Public()); err == nil {
+			recs = append(recs[:3], append([]DNSRecord{{Type: "TXT", Name: sg.Selector + "._domainkey." + d.Domain, Value: val, Purpose: "dkim"}}, recs[3:]...)...)
+		}
+	} else {
+		s.Log.Warn("dkim key for domain record", "domain", d.Domain, "err", err)
 	}
 	return DomainView{TenantDomain: d, Verified: d.Verified(), Records: recs}
 }
@@ -104,7 +109,7 @@ func (s *Service) AddTenantDomain(ctx context.Context, a Actor, domain string) (
 	if err != nil {
 		return DomainView{}, fromStore(err, "domain", "error.domain_taken")
 	}
-	return s.domainView(d), nil
+	return s.domainView(ctx, d), nil
 }
 
 // TenantDomains lists the actor's tenant's domains with the records to create.
@@ -119,7 +124,7 @@ func (s *Service) TenantDomains(ctx context.Context, a Actor) ([]DomainView, err
 	}
 	out := make([]DomainView, 0, len(list))
 	for _, d := range list {
-		out = append(out, s.domainView(d))
+		out = append(out, s.domainView(ctx, d))
 	}
 	return out, nil
 }
@@ -134,7 +139,7 @@ func (s *Service) TenantDomain(ctx context.Context, a Actor, id int64) (DomainVi
 	if err != nil {
 		return DomainView{}, fromStore(err, "", "")
 	}
-	return s.domainView(d), nil
+	return s.domainView(ctx, d), nil
 }
 
 // VerifyTenantDomain looks up the domain's TXT records now and marks it verified when the
@@ -186,7 +191,7 @@ func (s *Service) VerifyTenantDomain(ctx context.Context, a Actor, id int64) (Do
 	if err != nil {
 		return DomainView{}, fromStore(err, "", "")
 	}
-	return s.domainView(d), nil
+	return s.domainView(ctx, d), nil
 }
 
 // DeleteTenantDomain removes a domain that carries no hosted mailbox.

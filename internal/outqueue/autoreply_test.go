@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-		"postfach/internal/mailout"
+	"postfach/internal/mailout"
 	"postfach/internal/mailstore"
 	"postfach/internal/store"
 )
