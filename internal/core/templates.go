@@ -242,6 +242,10 @@ func (s *Service) DeleteSignature(ctx context.Context, a Actor, userID *int64) e
 	return fromStore(s.DB.InTx(ctx, func(tx *store.Tx) error { return tx.DeleteSignature(ctx, tid, userID) }), "", "")
 }
 
+// SanitizeHTML cleans user-written HTML (message bodies, previews) with the same policy as
+// signatures and templates, built once per Service.
+func (s *Service) SanitizeHTML(html string) string { return s.sanitizer.Sanitize(html) }
+
 // SignaturePreview renders the signature a user would send, with their real data (Vorschau).
 // body overrides the stored text, so the editor can preview unsaved changes.
 func (s *Service) SignaturePreview(ctx context.Context, a Actor, userID int64, body *string) (signature.Rendered, error) {

@@ -56,17 +56,7 @@ m.login(U, P)
 typ, data = m.select("INBOX")
 print("ready", data[0].decode(), flush=True)
 sys.stdin.readline()
-# The session ends when the deletion's change signal reaches it; give it a few seconds.
-import time
-for _ in range(50):
-    try:
-        m.noop()
-    except Exception as e:
-        print("closed", type(e).__name__)
-        break
-    time.sleep(0.1)
-else:
-    print("still open")
+wait_closed(m)
 `)
 	cmd.Env = append(cmd.Environ(), f.env()...)
 	stdin, _ := cmd.StdinPipe()

@@ -159,6 +159,17 @@ const pyPrelude = `
 import os, ssl, imaplib, poplib, smtplib, sys, time
 ctx = ssl.create_default_context(cafile=os.environ["CA"])
 U, P = os.environ["USER"], os.environ["PASS"]
+
+def wait_closed(m):
+    # The change signal ends the session; on a loaded machine it may take a moment to arrive.
+    for _ in range(50):
+        try:
+            m.noop()
+        except Exception as e:
+            print("closed", type(e).__name__)
+            return
+        time.sleep(0.1)
+    print("still open")
 `
 
 func TestHostedIMAPWithPython(t *testing.T) {
@@ -340,17 +351,7 @@ m.login(U, P)
 m.select("INBOX")
 print("ready", flush=True)
 sys.stdin.readline()
-# The change signal ends the session; on a loaded machine it may take a moment to arrive.
-import time
-for _ in range(50):
-    try:
-        m.noop()
-    except Exception as e:
-        print("closed", type(e).__name__)
-        break
-    time.sleep(0.1)
-else:
-    print("still open")
+wait_closed(m)
 `)
 	cmd.Env = append(cmd.Environ(), f.env()...)
 	stdin, _ := cmd.StdinPipe()

@@ -195,7 +195,7 @@ func (u *UI) composeSubmit(w http.ResponseWriter, r *http.Request, p *page) {
 		}
 	} else {
 		// Sanitised HTML is shown as HTML: the user sees what the recipient will see.
-		pv.HTML = template.HTML(signature.Policy().Sanitize(f.Get("body_html")))
+		pv.HTML = template.HTML(u.d.Core.SanitizeHTML(f.Get("body_html")))
 		if sig, err := u.d.Core.SignaturePreview(r.Context(), *p.Actor, p.Actor.UserID, nil); err == nil {
 			pv.Signature = sig
 			pv.SignatureHTML = template.HTML(sig.HTML) // core renders signatures through the same sanitiser
