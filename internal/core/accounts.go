@@ -323,6 +323,10 @@ func (s *Service) applyAccount(v *validator, m *store.Mailbox, as *AccountSettin
 			m.SMTP.Port = defaultPort(m.SMTP.Security, 25, 465, 587)
 		}
 		v.port("send.port", m.SMTP.Port)
+		if m.SMTP.Auth && m.SMTP.Username == "" && OAuthProviderFor(as.Receive.Type) != "" {
+			// An OAuth2 account logs in to its SMTP server as the user who signed in (C2).
+			m.SMTP.Username = as.Receive.Username
+		}
 		if m.SMTP.Auth && m.SMTP.Username == "" {
 			v.add(invalid("send.username", "error.required", nil))
 		}

@@ -69,7 +69,9 @@ func DefaultOAuthApp(provider, clientID, secret string) OAuthApp {
 	case OAuthMicrosoft:
 		app.AuthURL = "https://login.microsoftonline.com/common/oauth2/v2.0/authorize"
 		app.TokenURL = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
-		app.Scopes = []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/POP.AccessAsUser.All", "offline_access"}
+		// SMTP.Send lets the queue log in to smtp.office365.com with the same grant.
+		app.Scopes = []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/POP.AccessAsUser.All",
+			"https://outlook.office.com/SMTP.Send", "offline_access"}
 	case OAuthGoogle:
 		app.AuthURL = "https://accounts.google.com/o/oauth2/auth"
 		app.TokenURL = "https://oauth2.googleapis.com/token"

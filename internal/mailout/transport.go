@@ -120,15 +120,22 @@ func (r Route) saslClient() sasl.Client {
 	case AuthLogin:
 		return &loginClient{username: r.Username, password: r.Password}
 	case AuthXOAuth2:
-		return &xoauth2Client{username: r.Username, token: r.OAuth2Token}
+		return NewXOAuth2Client(r.Username, r.OAuth2Token)
 	}
 	return nil
 }
 
-// xoauth2Client implements the XOAUTH2 mechanism used by Google and
-// Microsoft: an initial response "user=U^Aauth=Bearer T^A^A". On failure
-// the server sends a JSON challenge, which must be answered with an empty
-// response so that it sends the final error reply.
+// NewXOAuth2Client is the client side of XOAUTH2, the OAuth2 mechanism of
+// Google and Microsoft (documented by both, not an RFC; go-sasl lacks it).
+// It serves every protocol that speaks SASL: SMTP here, IMAP for the Sent
+// copy and the connection test.
+func NewXOAuth2Client(username, token string) sasl.Client {
+	return &xoauth2Client{username: username, token: token}
+}
+
+// xoauth2Client sends the initial response "user=U^Aauth=Bearer T^A^A". On
+// failure the server sends a JSON challenge, which must be answered with an
+// empty response so that it sends the final error reply.
 type xoauth2Client struct {
 	username, token string
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,6 +142,7 @@ func to(addrs ...string) []core.SendAddress {
 type received struct {
 	tls  bool
 	user string
+	mech string // the SASL mechanism the client logged in with
 	from string
 	to   []string
 	data []byte
@@ -155,6 +157,8 @@ type smtpServer struct {
 	msgs  []received
 	datas int
 	users map[string]string
+	// tokens are the access tokens (user → token) XOAUTH2 accepts; non-nil offers XOAUTH2.
+	tokens map[string]string
 	// onData answers the n-th DATA (1-based); nil accepts. errDrop closes the connection
 	// after the body without an answer.
 	onData func(n int, r received) error
@@ -220,22 +224,29 @@ type session struct {
 	ts   *smtpServer
 	conn *smtp.Conn
 	user string
+	mech string
 	cur  received
 }
 
 func (s *session) AuthMechanisms() []string {
-	if s.ts.users == nil {
-		return nil
+	var mechs []string
+	if s.ts.users != nil {
+		mechs = append(mechs, sasl.Plain, sasl.Login)
 	}
-	return []string{sasl.Plain, sasl.Login}
+	if s.ts.tokens != nil {
+		mechs = append(mechs, "XOAUTH2")
+	}
+	return mechs
 }
+
+func (ts *smtpServer) requiresAuth() bool { return ts.users != nil || ts.tokens != nil }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
 		if want, ok := s.ts.users[user]; !ok || want != pass {
 			return smtp.ErrAuthFailed
 		}
-		s.user = user
+		s.user, s.mech = user, mech
 		return nil
 	}
 	switch mech {
@@ -243,16 +254,26 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
 	case sasl.Login:
 		return &loginServer{check: check}, nil
+	case "XOAUTH2":
+		if s.ts.tokens != nil {
+			return &xoauth2Server{check: func(user, token string) error {
+				if want, ok := s.ts.tokens[user]; !ok || want != token {
+					return smtp.ErrAuthFailed
+				}
+				s.user, s.mech = user, mech
+				return nil
+			}}, nil
+		}
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.ts.users != nil && s.user == "" {
+	if s.ts.requiresAuth() && s.user == "" {
 		return smtp.ErrAuthRequired
 	}
 	_, isTLS := s.conn.TLSConnectionState()
-	s.cur = received{tls: isTLS, user: s.user, from: from}
+	s.cur = received{tls: isTLS, user: s.user, mech: s.mech, from: from}
 	return nil
 }
 
@@ -321,6 +342,33 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 	default:
 		return nil, true, l.check(l.user, string(response))
 	}
+}
+
+// xoauth2Server is the server side of XOAUTH2 as Google and Microsoft run it: the initial
+// response "user=U^Aauth=Bearer T^A^A"; a refused token gets a JSON challenge first, and the
+// final 535 follows the client's empty answer to it.
+type xoauth2Server struct {
+	check   func(user, token string) error
+	refused error
+}
+
+func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+	if x.refused != nil {
+		return nil, true, x.refused
+	}
+	if resp == nil {
+		return []byte{}, false, nil // no initial response: ask for it
+	}
+	user, rest, ok1 := strings.Cut(string(resp), "\x01")
+	bearer, end, ok2 := strings.Cut(rest, "\x01")
+	if !ok1 || !ok2 || end != "\x01" || !strings.HasPrefix(user, "user=") || !strings.HasPrefix(bearer, "auth=Bearer ") {
+		return nil, true, errors.New("malformed XOAUTH2 response")
+	}
+	if err := x.check(strings.TrimPrefix(user, "user="), strings.TrimPrefix(bearer, "auth=Bearer ")); err != nil {
+		x.refused = err
+		return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
+	}
+	return nil, true, nil
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

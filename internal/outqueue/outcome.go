@@ -21,14 +21,17 @@ import (
 )
 
 // MailboxSendSettings is the part of a mailbox's settings JSON the queue reads beyond the
-// SMTP columns: the SASL mechanism for the mailbox's own server ("plain", the default, or
-// "login"), under the key "smtp_auth_method".
+// SMTP columns: the SASL mechanism for the mailbox's own server ("plain", "login" or
+// "xoauth2"), under the key "smtp_auth_method". Unset means XOAUTH2 for an account whose
+// receive type signs in with OAuth2 (Office 365, Gmail) and has no SMTP password, PLAIN
+// otherwise (see smtpLoginOf).
 type MailboxSendSettings struct {
 	AuthMethod string `json:"smtp_auth_method,omitempty"`
 }
 
 // mailboxRoute builds the route through a mailbox's own SMTP server (M4 mit
-// Authentifizierung; C5 encryption, C6 login on/off).
+// Authentifizierung; C5 encryption, C6 login on/off). An OAuth2 account logs in with a
+// fresh access token of its grant (C2).
 func (w *worker) mailboxRoute(ctx context.Context, e store.QueueEntry) (mailout.Route, error) {
 	m, err := w.q.db.Read().MailboxVisible(ctx, e.TenantID, *e.TransportMailboxID)
 	if err != nil {
@@ -38,26 +41,103 @@ func (w *worker) mailboxRoute(ctx context.Context, e store.QueueEntry) (mailout.
 	if r.Security == "" {
 		r.Security = mailout.SecurityStartTLS
 	}
-	if m.SMTP.Auth {
-		var ss MailboxSendSettings
-		if strings.TrimSpace(m.Settings) != "" {
-			_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
+	if !m.SMTP.Auth {
+		return r, nil
+	}
+	login := smtpLoginOf(m)
+	r.Auth, r.Username = login.method, login.username
+	if login.method == mailout.AuthXOAuth2 {
+		if r.OAuth2Token, err = w.q.core.AccountAccessToken(ctx, m, login.provider); err != nil {
+			return mailout.Route{}, w.tokenError(ctx, e, m, err)
 		}
-		r.Auth = mailout.AuthPlain
-		if ss.AuthMethod == string(mailout.AuthLogin) {
-			r.Auth = mailout.AuthLogin
-		}
-		r.Username = m.SMTP.Username
-		if r.Username == "" {
-			r.Username = m.Address
-		}
-		if m.SMTP.HasPassword {
-			if r.Password, err = w.q.core.SMTPPassword(m); err != nil {
-				return mailout.Route{}, fmt.Errorf("open smtp password: %w", err)
-			}
+		return r, nil
+	}
+	if m.SMTP.HasPassword {
+		if r.Password, err = w.q.core.SMTPPassword(m); err != nil {
+			return mailout.Route{}, fmt.Errorf("open smtp password: %w", err)
 		}
 	}
 	return r, nil
+}
+
+// smtpLogin is how the queue logs in to a mailbox's own server.
+type smtpLogin struct {
+	method   mailout.AuthMethod
+	username string
+	provider string // the OAuth2 provider for XOAUTH2
+}
+
+// smtpLoginOf decides the login from the mailbox's settings. An account of an OAuth2 receive
+// type without a stored SMTP password uses its grant: that is how such an account is set up
+// (the form asks for no password), and Microsoft and Google refuse passwords for SMTP AUTH
+// unless basic authentication is switched back on. A stored password keeps the password
+// login, so an account that sent with one before keeps working unchanged. The user name is
+// the SMTP user (core fills in the receive user for these types), else the address.
+func smtpLoginOf(m store.Mailbox) smtpLogin {
+	var ss MailboxSendSettings
+	if strings.TrimSpace(m.Settings) != "" {
+		_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
+	}
+	as, _ := core.ParseAccountSettings(m.Settings) // unreadable: no receive type, no OAuth2
+	provider := core.OAuthProviderFor(as.Receive.Type)
+	l := smtpLogin{method: mailout.AuthPlain, username: m.SMTP.Username}
+	switch mailout.AuthMethod(ss.AuthMethod) {
+	case mailout.AuthLogin:
+		l.method = mailout.AuthLogin
+	case mailout.AuthPlain:
+	case mailout.AuthXOAuth2:
+		if provider != "" {
+			l.method, l.provider = mailout.AuthXOAuth2, provider
+		}
+	default:
+		if provider != "" && !m.SMTP.HasPassword {
+			l.method, l.provider = mailout.AuthXOAuth2, provider
+		}
+	}
+	if l.username == "" {
+		l.username = m.Address
+	}
+	return l
+}
+
+// reasonError is a failure whose text is written for the sender in their language; it ends
+// up as the queue row's last error, which the delivery view shows as it is.
+type reasonError struct {
+	text string
+	err  error
+}
+
+func (e *reasonError) Error() string { return e.text }
+func (e *reasonError) Unwrap() error { return e.err }
+
+// tokenError explains why an OAuth2 account has no access token. Every case is retried (the
+// queue defers a message whose route cannot be built): a revoked grant waits for a user to
+// sign in again, a provider that cannot be reached for its next answer.
+func (w *worker) tokenError(ctx context.Context, e store.QueueEntry, m store.Mailbox, err error) error {
+	lang := w.senderLang(ctx, e)
+	params := map[string]string{"address": m.Address}
+	var ce *core.Error
+	switch {
+	case errors.Is(err, core.ErrReauthorize):
+		return &reasonError{text: w.q.core.Text.T(lang, "error.send.oauth_reauthorize", params), err: err}
+	case errors.As(err, &ce):
+		return &reasonError{text: w.q.core.Text.T(lang, ce.Key, ce.Params), err: err}
+	}
+	params["detail"] = err.Error()
+	return &reasonError{text: w.q.core.Text.T(lang, "error.send.oauth_refresh", params), err: err}
+}
+
+// senderLang is the language of the user who sent a queued message; German (the default)
+// for mail no user sent.
+func (w *worker) senderLang(ctx context.Context, e store.QueueEntry) string {
+	if e.UserID == nil {
+		return ""
+	}
+	u, err := w.q.db.Read().User(ctx, e.TenantID, *e.UserID)
+	if err != nil {
+		return ""
+	}
+	return u.Lang
 }
 
 // senderMailbox loads the From mailbox of a job (for the Sent copy), once per batch.

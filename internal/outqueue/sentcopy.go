@@ -14,12 +14,13 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postfach/internal/core"
+	"postfach/internal/mailout"
 	"postfach/internal/store"
 )
 
 // IMAPSentCopy appends sent messages to the mapped Sent folder of a mail account's IMAP
 // server (C9) with the \Seen flag, using the account's receive settings (host, port,
-// encryption, login).
+// encryption, login: password, or XOAUTH2 for the OAuth2 types).
 type IMAPSentCopy struct {
 	Core *core.Service
 	// Dial connects to the user-supplied IMAP host: the dialer that refuses private
@@ -40,9 +41,9 @@ func (c *IMAPSentCopy) CopyToSent(ctx context.Context, m store.Mailbox, raw []by
 		return false, err
 	}
 	rs := as.Receive
-	password, err := c.Core.ReceivePassword(m)
+	login, err := c.login(ctx, m, rs)
 	if err != nil {
-		return false, fmt.Errorf("sent copy: open password: %w", err)
+		return false, err
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -75,7 +76,7 @@ func (c *IMAPSentCopy) CopyToSent(ctx context.Context, m store.Mailbox, raw []by
 		}
 	}
 	defer cl.Close()
-	if err := cl.Login(rs.Username, password).Wait(); err != nil {
+	if err := login(cl); err != nil {
 		return false, fmt.Errorf("sent copy: login: %w", err)
 	}
 	folder := as.Folders.Sent
@@ -92,6 +93,30 @@ func (c *IMAPSentCopy) CopyToSent(ctx context.Context, m store.Mailbox, raw []by
 	}
 	_ = cl.Logout().Wait()
 	return true, nil
+}
+
+// login prepares the account's IMAP login before anything is dialled: the receive password,
+// or for an OAuth2 type (C2) XOAUTH2 with a fresh access token of the account's grant. A
+// revoked grant fails with core.ErrReauthorize and puts the account into the re-authorise
+// state, like the fetcher does.
+func (c *IMAPSentCopy) login(ctx context.Context, m store.Mailbox, rs core.ReceiveSettings) (func(*imapclient.Client) error, error) {
+	if p := core.OAuthProviderFor(rs.Type); p != "" {
+		token, err := c.Core.AccountAccessToken(ctx, m, p)
+		if err != nil {
+			return nil, fmt.Errorf("sent copy: access token: %w", err)
+		}
+		return func(cl *imapclient.Client) error {
+			if !cl.Caps().Has(imap.AuthCap("XOAUTH2")) {
+				return errors.New("server offers no XOAUTH2")
+			}
+			return cl.Authenticate(mailout.NewXOAuth2Client(rs.Username, token))
+		}, nil
+	}
+	password, err := c.Core.ReceivePassword(m)
+	if err != nil {
+		return nil, fmt.Errorf("sent copy: open password: %w", err)
+	}
+	return func(cl *imapclient.Client) error { return cl.Login(rs.Username, password).Wait() }, nil
 }
 
 // appendSeen stores a message flagged \Seen: the user wrote it, so it is not unread

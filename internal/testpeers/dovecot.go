@@ -70,9 +70,11 @@ ssl_cert = <{{.CertPath}}
 ssl_key = <{{.KeyPath}}
 
 # Tests exercise "no encryption" accounts and failed logins; neither may
-# cost them seconds.
+# cost them seconds. XOAUTH2 checks the bearer token like a password against
+# the passwd-file: a test that signs in with OAuth2 gives the user the access
+# token as password.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
 auth_failure_delay = 0
 mail_max_userip_connections = 1000
 
