@@ -423,7 +423,10 @@ func (w *worker) deliver(ctx context.Context, jobs []*job) {
 		if j.e.Transport == string(policy.TransportMailbox) && j.e.TransportMailboxID != nil {
 			route, err := w.mailboxRoute(ctx, j.e)
 			if err != nil {
-				j.fail(true, err.Error(), j.plannedAt)
+				// A route that cannot be built (an OAuth2 grant to renew, a password that
+				// cannot be opened) is a failed attempt like any other: the retry schedule
+				// applies and the sender gets a DSN when it gives up.
+				j.collect(nil, err, rcpts)
 				continue
 			}
 			w.sendRoute(ctx, w.q.cfg.Mailboxes, route, j, env)

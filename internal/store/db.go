@@ -54,6 +54,7 @@ type DB struct {
 	dialect Dialect
 	now     func() time.Time
 	cache   stmtCache
+	group   *groupCommit // SQLite: concurrent InTx calls share a transaction; nil on PostgreSQL
 }
 
 // Open connects to PostgreSQL when url starts with postgres://, otherwise opens (and creates)
@@ -92,7 +93,7 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", sqlitePath, err)
 	}
-	return &DB{sql: db, dialect: SQLite, now: time.Now}, nil
+	return &DB{sql: db, dialect: SQLite, now: time.Now, group: newGroupCommit(groupCommitMax)}, nil
 }
 
 // Close releases the prepared statements and the connections.
@@ -155,25 +156,39 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// groupCommitMax bounds how many InTx calls share one SQLite transaction.
+const groupCommitMax = 128
+
 // Tx is a transaction with the dialect's placeholder rewriting.
 type Tx struct {
 	q       Querier
 	dialect Dialect
 	now     int64
+	shared  bool // part of a group-committed SQLite transaction (see groupcommit.go)
+}
+
+// stmtCtx is the context a statement runs with: on a shared transaction without the
+// caller's cancellation, because SQLite rolls back the whole transaction when a write
+// statement is interrupted.
+func (t *Tx) stmtCtx(ctx context.Context) context.Context {
+	if t.shared {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	res, err := t.q.ExecContext(ctx, Rebind(t.dialect, q), args...)
+	res, err := t.q.ExecContext(t.stmtCtx(ctx), Rebind(t.dialect, q), args...)
 	return res, mapErr(err)
 }
 
 func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	rows, err := t.q.QueryContext(ctx, Rebind(t.dialect, q), args...)
+	rows, err := t.q.QueryContext(t.stmtCtx(ctx), Rebind(t.dialect, q), args...)
 	return rows, mapErr(err)
 }
 
 func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.q.QueryRowContext(ctx, Rebind(t.dialect, q), args...)
+	return t.q.QueryRowContext(t.stmtCtx(ctx), Rebind(t.dialect, q), args...)
 }
 
 // Exec, Query and QueryRow are for packages that own tables outside this package.
@@ -208,10 +223,15 @@ func (db *DB) read() *Tx { return &Tx{q: db.sql, dialect: db.dialect, now: db.No
 // Read runs fn outside a transaction (reads that need no snapshot across statements).
 func (db *DB) Read() *Tx { return db.read() }
 
-// InTx runs fn in one transaction and commits it; any error rolls back. On SQLite the
-// transaction starts with BEGIN IMMEDIATE; busy errors are retried a few times because
-// modernc's busy handler does not cover every lock-upgrade case.
+// InTx runs fn in one transaction and returns once it is committed; an error from fn rolls
+// back fn's statements. On SQLite concurrent calls share a transaction and its commit
+// (groupcommit.go), so fn must not call InTx itself and must not wait for another
+// goroutine's InTx. On PostgreSQL every call is its own transaction; serialisation
+// failures and deadlocks are retried a few times.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.group != nil {
+		return db.inSharedTx(ctx, fn)
+	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		err = db.inTxOnce(ctx, fn)

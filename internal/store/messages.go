@@ -319,7 +319,7 @@ func (w *MessageWriter) queryRow(ctx context.Context, q string, args ...any) (*s
 	if st == nil {
 		return w.tx.queryRow(ctx, q, args...), nil
 	}
-	return st.QueryRowContext(ctx, args...), nil
+	return st.QueryRowContext(w.tx.stmtCtx(ctx), args...), nil
 }
 
 func (w *MessageWriter) exec(ctx context.Context, q string, args ...any) error {
@@ -331,7 +331,7 @@ func (w *MessageWriter) exec(ctx context.Context, q string, args ...any) error {
 		_, err = w.tx.exec(ctx, q, args...)
 		return err
 	}
-	_, err = st.ExecContext(ctx, args...)
+	_, err = st.ExecContext(w.tx.stmtCtx(ctx), args...)
 	return mapErr(err)
 }
 
