@@ -101,8 +101,12 @@ func (r *sourceRun) imap(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fetch: %w", err)
 		}
-		for _, folder := range folders {
-			if err := r.imapFolder(ctx, s.c, folder); err != nil {
+		sent, err := r.sentFolder(ctx)
+		if err != nil {
+			return err
+		}
+		for _, folder := range sentFirst(folders, sent) {
+			if err := r.imapFolder(ctx, s.c, folder, folder == sent); err != nil {
 				return fmt.Errorf("fetch: folder %q: %w", folder, err)
 			}
 		}
@@ -154,6 +158,38 @@ func (r *sourceRun) syncFolders(ctx context.Context, c *imapclient.Client) error
 	return nil
 }
 
+// sentFolder names the server folder that holds the user's sent mail (C9): the folder the
+// user mapped as Sent, else the one the server marks \Sent (RFC 6154); "" when there is none.
+func (r *sourceRun) sentFolder(ctx context.Context) (string, error) {
+	if name := r.as.Folders.Sent; name != "" {
+		if strings.EqualFold(name, "INBOX") {
+			return "", nil // received mail is never sent mail, whatever the mapping says
+		}
+		return name, nil
+	}
+	folders, err := r.f.DB.Read().AccountFolders(ctx, r.mb.TenantID, r.mb.ID)
+	if err != nil {
+		return "", fmt.Errorf("fetch: %w", err)
+	}
+	for _, f := range folders {
+		if f.SpecialUse == string(imap.MailboxAttrSent) {
+			return f.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// sentFirst puts the Sent folder first, so that a customer's reply fetched in the same run
+// finds the sent message it answers and joins its conversation (X3).
+func sentFirst(folders []string, sent string) []string {
+	i := slices.Index(folders, sent)
+	if sent == "" || i <= 0 {
+		return folders
+	}
+	out := append([]string{sent}, folders[:i]...)
+	return append(out, folders[i+1:]...)
+}
+
 // fetchedBatch is one transaction's worth of fetched messages, in UID order.
 type fetchedBatch struct {
 	uids []imap.UID
@@ -161,7 +197,8 @@ type fetchedBatch struct {
 	err  error
 }
 
-func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder string) error {
+// imapFolder imports a folder's new mail; sent says it is the Sent folder.
+func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder string, sent bool) error {
 	del := r.as.Receive.DeleteOnServer
 	// EXAMINE when we never change the folder: not even \Recent moves. BODY.PEEK keeps
 	// \Seen as it was either way.
@@ -261,7 +298,7 @@ func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder
 		err := r.commit(ctx, func(tx *store.Tx) error {
 			batch := mailstore.NewBatch(r.f.DB, tx)
 			for i, uid := range b.uids {
-				id, err := r.storeMessage(ctx, tx, batch, folder, b.msgs[i])
+				id, err := r.storeMessage(ctx, tx, batch, folder, sent, b.msgs[i])
 				if err != nil {
 					return err
 				}

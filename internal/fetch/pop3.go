@@ -96,7 +96,7 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 		err := r.commit(ctx, func(tx *store.Tx) error {
 			b := mailstore.NewBatch(r.f.DB, tx)
 			for _, m := range batch {
-				id, err := r.storeMessage(ctx, tx, b, "", m.m)
+				id, err := r.storeMessage(ctx, tx, b, "", false, m.m)
 				if err != nil {
 					return err
 				}

@@ -123,16 +123,30 @@ func (r *sourceRun) prepare(source string, raw []byte, quiet bool) fetched {
 
 // storeMessage stores one fetched message in the batch's transaction unless the account
 // already has the same content (Message-ID and SHA-256 of the raw bytes, or the hash alone
-// for mail without a Message-ID). It returns the message's id, nil when it went to the
+// for mail without a Message-ID), also in the quarantine. Mail of the Sent folder (sent) is
+// stored as the user's sent mail. It returns the message's id, nil when it went to the
 // quarantine.
-func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore.Batch, folder string, m fetched) (*int64, error) {
+func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore.Batch, folder string, sent bool, m fetched) (*int64, error) {
 	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, m.sha); err == nil {
 		r.res.Duplicates++
 		return &id, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	st, err := b.Deliver(ctx, m.prepared)
+	if m.prepared.Unparsable() {
+		// A rescan brings unparsable mail back too; it is quarantined once.
+		if _, err := tx.QuarantinedByHash(ctx, &r.mb.TenantID, &r.mb.ID, m.prepared.SHA256()); err == nil {
+			r.res.Duplicates++
+			return nil, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	deliver := b.Deliver
+	if sent {
+		deliver = b.DeliverSent
+	}
+	st, err := deliver(ctx, m.prepared)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +160,7 @@ func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore
 		return &sm.ID, nil
 	}
 	r.res.Imported++
-	if folder != "" && folder != "INBOX" {
+	if !sent && folder != "" && folder != "INBOX" {
 		if err := tx.SetMessageFolder(ctx, r.mb.TenantID, sm.ID, folder); err != nil {
 			return nil, err
 		}

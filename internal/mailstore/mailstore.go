@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,10 +48,13 @@ type StoredMessage struct {
 
 // Filing reasons shown to users beside a message (A5).
 const (
-	ReasonReplyTo      = "reply to <%s>"
-	ReasonFromContact  = "from contact address"
-	ReasonUnassigned   = "unassigned"
-	ReasonFiledByHand  = "filed by hand by %s"
+	ReasonReplyTo     = "reply to <%s>"
+	ReasonFromContact = "from contact address"
+	ReasonUnassigned  = "unassigned"
+	ReasonFiledByHand = "filed by hand by %s"
+	// ReasonRecipient files sent mail at the contacts of its recipients (A4), as the
+	// Kommunikationsmanager does.
+	ReasonRecipient    = "recipient"
 	maxReferencesQuery = 50
 )
 
@@ -63,30 +67,19 @@ func Deliver(ctx context.Context, tx *store.Tx, d Delivery) (Stored, error) {
 }
 
 // threadAndFile joins the conversation of the message that this one answers and files it
-// (X3, A5): In-Reply-To first, then References from the newest to the oldest (RFC 5322
-// §3.6.4 lists them oldest first). A reply to a filed message goes to that contact; other
-// mail from a contact's address goes to the contact; the rest is unassigned.
+// (X3, A5). A reply to a filed message goes to that contact; other mail from a contact's
+// address goes to the contact; the rest is unassigned.
 func (b *Batch) threadAndFile(ctx context.Context, tenantID int64, p Parsed, m *store.Message) error {
-	order := append([]string{}, p.InReplyTo...)
-	for i := len(p.References) - 1; i >= 0; i-- {
-		order = append(order, p.References[i])
+	ref, ok, err := b.reference(ctx, tenantID, p)
+	if err != nil {
+		return err
 	}
-	order = uniqueNonEmpty(order)
-	if len(order) > maxReferencesQuery {
-		order = order[:maxReferencesQuery]
-	}
-	if len(order) > 0 {
-		found, err := b.tx.MessagesByMessageID(ctx, tenantID, order)
-		if err != nil {
-			return fmt.Errorf("mailstore: %w", err)
-		}
-		if ref, ok := bestReference(order, found); ok {
-			m.ThreadID = ref.ThreadID
-			if ref.ContactID != nil {
-				m.ContactID = ref.ContactID
-				m.FiledReason = fmt.Sprintf(ReasonReplyTo, ref.MessageID)
-				return nil
-			}
+	if ok {
+		m.ThreadID = ref.ThreadID
+		if ref.ContactID != nil {
+			m.ContactID = ref.ContactID
+			m.FiledReason = fmt.Sprintf(ReasonReplyTo, ref.MessageID)
+			return nil
 		}
 	}
 	for _, from := range p.From {
@@ -102,6 +95,28 @@ func (b *Batch) threadAndFile(ctx context.Context, tenantID int64, p Parsed, m *
 	}
 	m.FiledReason = ReasonUnassigned
 	return nil
+}
+
+// reference finds the stored message that this one answers: In-Reply-To first, then
+// References from the newest to the oldest (RFC 5322 §3.6.4 lists them oldest first).
+func (b *Batch) reference(ctx context.Context, tenantID int64, p Parsed) (store.Message, bool, error) {
+	order := append([]string{}, p.InReplyTo...)
+	for i := len(p.References) - 1; i >= 0; i-- {
+		order = append(order, p.References[i])
+	}
+	order = uniqueNonEmpty(order)
+	if len(order) > maxReferencesQuery {
+		order = order[:maxReferencesQuery]
+	}
+	if len(order) == 0 {
+		return store.Message{}, false, nil
+	}
+	found, err := b.tx.MessagesByMessageID(ctx, tenantID, order)
+	if err != nil {
+		return store.Message{}, false, fmt.Errorf("mailstore: %w", err)
+	}
+	ref, ok := bestReference(order, found)
+	return ref, ok, nil
 }
 
 // bestReference picks the referenced message in order of preference; among several stored
@@ -172,4 +187,108 @@ func generateMessageID(hostname string) string {
 		hostname = "postfach.invalid"
 	}
 	return fmt.Sprintf("%s.%s@%s", time.Now().UTC().Format("20060102150405"), hex.EncodeToString(b[:]), hostname)
+}
+
+// Unparsable reports whether a prepared message goes to the quarantine.
+func (p *Prepared) Unparsable() bool { return p.parseErr != nil }
+
+// SHA256 is the hash of the message as the sender delivered it.
+func (p *Prepared) SHA256() string { return p.sha }
+
+// DeliverSent stores a message from an account's Sent folder (C9): mail the user sent from
+// another client (Outlook, a phone). It is stored the way Postfach stores the mail it sends
+// itself: outgoing, in Sent, filed at the contact of every To and Cc recipient (A4) and
+// joined to the conversation it answers (X3). A copy that Postfach itself put into the Sent
+// folder is recognised by its Message-ID and not stored twice. Nothing was received, so no
+// message.received event and no out-of-office reply; a header that cannot be read goes to
+// the quarantine like any other.
+func (b *Batch) DeliverSent(ctx context.Context, p *Prepared) (Stored, error) {
+	if p.parseErr != nil {
+		return b.Deliver(ctx, p)
+	}
+	var out Stored
+	for _, td := range p.tenants {
+		m, err := b.deliverSentToTenant(ctx, p, td)
+		if err != nil {
+			return out, err
+		}
+		out.Messages = append(out.Messages, m)
+	}
+	return out, nil
+}
+
+func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantDelivery) (StoredMessage, error) {
+	tenantID, primary := td.mailboxes[0].TenantID, td.mailboxes[0].ID
+	pr := p.parsed
+	msgID := p.generated
+	if msgID == "" {
+		msgID = pr.MessageID
+		dup, err := b.tx.SentMessageByMessageID(ctx, tenantID, primary, msgID)
+		if err == nil {
+			return StoredMessage{Message: store.Message{ID: dup, TenantID: tenantID, MessageID: msgID}, Duplicate: true}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+		}
+	}
+	m := store.Message{
+		MailboxID: &primary, Direction: store.DirectionOut, Folder: "Sent", Status: store.QueueSent, MessageID: msgID,
+		InReplyTo: idList(pr.InReplyTo).first(), From: cleanText(pr.FromText, 2000), To: cleanText(pr.ToText, 4000),
+		Cc: cleanText(pr.CcText, 4000), Subject: pr.Subject, Size: int64(len(p.raw)), SHA256: p.sha, Raw: p.raw,
+		SentAt: b.tx.Now(),
+	}
+	if !pr.Date.IsZero() {
+		m.SentAt = pr.Date.UnixMilli()
+	}
+	contacts, err := b.fileSent(ctx, tenantID, pr, &m)
+	if err != nil {
+		return StoredMessage{}, err
+	}
+	if td.privateCode != "" {
+		owner, err := b.privateOwner(ctx, tenantID, td.privateCode)
+		if err != nil {
+			return StoredMessage{}, err
+		}
+		m.PrivateOwnerID = &owner
+	}
+	stored, err := b.w.InsertMessage(ctx, tenantID, m)
+	if err != nil {
+		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+	}
+	if err := b.tx.LinkMessageContacts(ctx, tenantID, stored.ID, contacts); err != nil {
+		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+	}
+	// The account sent it: the VIP rule (H7) and the mailbox filter see it as its sender.
+	links := []store.MailboxLink{{MessageID: stored.ID, MailboxID: primary, Role: store.RoleFrom}}
+	if err := b.w.LinkMessageMailboxes(ctx, tenantID, links); err != nil {
+		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+	}
+	stored.Raw = nil
+	return StoredMessage{Message: stored}, nil
+}
+
+// fileSent threads a sent message to the conversation it answers and files it at the
+// contacts of its To and Cc recipients (A4); the first is the message's contact. Without a
+// recipient contact, a reply stays at the contact of the message it answers.
+func (b *Batch) fileSent(ctx context.Context, tenantID int64, p Parsed, m *store.Message) ([]int64, error) {
+	ref, ok, err := b.reference(ctx, tenantID, p)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		m.ThreadID = ref.ThreadID
+	}
+	contacts, err := b.tx.ContactIDsByEmails(ctx, tenantID, append(append([]string{}, p.To...), p.Cc...))
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: %w", err)
+	}
+	switch {
+	case len(contacts) > 0:
+		m.ContactID, m.FiledReason = &contacts[0], ReasonRecipient
+	case ok && ref.ContactID != nil:
+		m.ContactID, m.FiledReason = ref.ContactID, fmt.Sprintf(ReasonReplyTo, ref.MessageID)
+	default:
+		m.FiledReason = ReasonUnassigned
+	}
+	return contacts, nil
 }

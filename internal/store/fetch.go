@@ -270,6 +270,20 @@ func (tx *Tx) StoredMessageByHash(ctx context.Context, tenantID, mailboxID int64
 	return id, nil
 }
 
+// SentMessageByMessageID finds the tenant's outgoing message with a Message-ID sent from
+// mailboxID: a message in the account's Sent folder that Postfach itself sent and copied
+// there (C9) carries the Message-ID of the stored one, though not its bytes (the copy is
+// the signed message).
+func (tx *Tx) SentMessageByMessageID(ctx context.Context, tenantID, mailboxID int64, messageID string) (int64, error) {
+	var id int64
+	err := tx.queryRow(ctx, `SELECT id FROM messages WHERE tenant_id = ? AND message_id = ? AND mailbox_id = ? AND direction = ? ORDER BY id LIMIT 1`,
+		tenantID, messageID, mailboxID, DirectionOut).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("sent message by message-id: %w", mapErr(err))
+	}
+	return id, nil
+}
+
 // SetMessageFolder records which server folder a fetched message came from.
 func (tx *Tx) SetMessageFolder(ctx context.Context, tenantID, id int64, folder string) error {
 	_, err := tx.exec(ctx, `UPDATE messages SET folder = ? WHERE tenant_id = ? AND id = ?`, folder, tenantID, id)

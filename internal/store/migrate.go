@@ -26,6 +26,7 @@ var migrations = []migration{
 	{8, "fetch", schemaFetch},
 	{9, "webhooks", schemaWebhooks},
 	{10, "filing", schemaFiling},
+	{11, "quarantine dedup", schemaQuarantineDedup},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
 	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -29,8 +30,16 @@ func scanQuarantined(s interface{ Scan(...any) error }) (QuarantinedMessage, err
 	return q, mapErr(err)
 }
 
-// Quarantine stores an unparsable message.
+// Quarantine stores an unparsable message. The same bytes (SHA-256 of the message as the
+// sender delivered it) already quarantined for the same tenant and mailbox are not stored
+// again: a rescan after a changed UIDVALIDITY, a re-fetch or a sender's retry brings them
+// back, exactly as parsed mail is recognised by its hash. The row found is returned instead.
 func (tx *Tx) Quarantine(ctx context.Context, q QuarantinedMessage) (QuarantinedMessage, error) {
+	if found, err := tx.QuarantinedByHash(ctx, q.TenantID, q.MailboxID, q.SHA256); err == nil {
+		return found, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return q, err
+	}
 	q.CreatedAt = tx.now
 	q.Size = int64(len(q.Raw))
 	id, err := tx.insertID(ctx, `INSERT INTO quarantine (tenant_id, mailbox_id, source, envelope_from, recipients, reason, size, sha256, raw, created_at)
@@ -40,6 +49,31 @@ func (tx *Tx) Quarantine(ctx context.Context, q QuarantinedMessage) (Quarantined
 	}
 	q.ID = id
 	return q, nil
+}
+
+// QuarantinedByHash finds the quarantined message of a tenant and mailbox with a content
+// hash (nil tenant: the operator's quarantine; nil mailbox: none was named); ErrNotFound
+// when there is none.
+func (tx *Tx) QuarantinedByHash(ctx context.Context, tenantID, mailboxID *int64, sha string) (QuarantinedMessage, error) {
+	q := `SELECT ` + quarantineCols + ` FROM quarantine WHERE sha256 = ?`
+	args := []any{sha}
+	if tenantID == nil {
+		q += ` AND tenant_id IS NULL`
+	} else {
+		q += ` AND tenant_id = ?`
+		args = append(args, *tenantID)
+	}
+	if mailboxID == nil {
+		q += ` AND mailbox_id IS NULL`
+	} else {
+		q += ` AND mailbox_id = ?`
+		args = append(args, *mailboxID)
+	}
+	found, err := scanQuarantined(tx.queryRow(ctx, q+` ORDER BY id LIMIT 1`, args...))
+	if err != nil {
+		return found, fmt.Errorf("quarantined by hash: %w", err)
+	}
+	return found, nil
 }
 
 // QuarantineList lists a tenant's quarantined messages, newest first, without raw bytes.
@@ -122,3 +156,7 @@ func (tx *Tx) PendingAutoReplies(ctx context.Context, limit int) ([]AutoReply, e
 		return r, mapErr(err)
 	})
 }
+
+// schemaQuarantineDedup indexes the quarantine by content hash: every quarantined message is
+// first looked up by it (QuarantinedByHash).
+const schemaQuarantineDedup = `CREATE INDEX quarantine_sha ON quarantine (sha256)`

@@ -1,0 +1,106 @@
+package mailstore
+
+import (
+	"strings"
+	"testing"
+
+	"postfach/internal/store"
+)
+
+func (f *fixture) deliverSent(raw string, mb store.Mailbox) Stored {
+	f.t.Helper()
+	var out Stored
+	f.tx(func(tx *store.Tx) error {
+		var err error
+		p := Prepare(Delivery{Source: "imap", Mailboxes: []store.Mailbox{mb}, Raw: []byte(strings.ReplaceAll(raw, "\n", "\r\n")), Hostname: "mx.test"})
+		out, err = NewBatch(nil, tx).DeliverSent(f.ctx, p)
+		return err
+	})
+	return out
+}
+
+// TestDeliverSentFilesAtRecipients: mail from an account's Sent folder is outgoing, filed at
+// every To/Cc recipient's contact, threaded to what it answers, and kept private to the
+// owner of a private account until it is filed (C3).
+func TestDeliverSentFilesAtRecipients(t *testing.T) {
+	f := newFixture(t)
+	owner := f.user("petra", "PK")
+	other := f.user("otto", "OT")
+	acct := f.mailbox(store.KindAccount, "petra@makler.example", false, `{"private_owner":"PK"}`)
+	kunde, partner := f.contact("kunde@example.org"), f.contact("partner@example.org")
+	first := f.deliver("From: Kunde <kunde@example.org>\nTo: petra@makler.example\nSubject: Frage\nMessage-ID: <frage@example.org>\n\nx\n", "kunde@example.org", acct)
+
+	out := f.deliverSent("From: Petra <petra@makler.example>\nTo: Kunde <kunde@example.org>\nCc: partner@example.org, fremd@example.net\n"+
+		"Subject: Re: Frage\nMessage-ID: <antwort@makler.example>\nIn-Reply-To: <frage@example.org>\n\nAntwort\n", acct)
+	if len(out.Messages) != 1 || out.Messages[0].Duplicate {
+		t.Fatalf("stored %+v", out)
+	}
+	m := out.Messages[0]
+	if m.Direction != store.DirectionOut || m.Folder != "Sent" || m.Status != store.QueueSent || m.ThreadID != first.Messages[0].ThreadID {
+		t.Fatalf("sent message: direction %q folder %q status %q thread %d (want %d)", m.Direction, m.Folder, m.Status, m.ThreadID, first.Messages[0].ThreadID)
+	}
+	if m.ContactID == nil || *m.ContactID != kunde || m.FiledReason != ReasonRecipient || m.PrivateOwnerID == nil || *m.PrivateOwnerID != owner {
+		t.Fatalf("sent message filed at %v (%q), private owner %v", m.ContactID, m.FiledReason, m.PrivateOwnerID)
+	}
+	var linked []int64
+	f.tx(func(tx *store.Tx) error {
+		var err error
+		linked, err = tx.MessageContactIDs(f.ctx, f.tenant.ID, m.ID)
+		return err
+	})
+	if len(linked) != 2 || linked[0] != kunde || linked[1] != partner {
+		t.Fatalf("filed at contacts %v, want %d and %d", linked, kunde, partner)
+	}
+
+	// Unfiled sent mail of a private account stays its owner's.
+	lone := f.deliverSent("From: petra@makler.example\nTo: fremd@example.net\nSubject: privat\nMessage-ID: <privat@makler.example>\n\nx\n", acct).Messages[0]
+	if lone.ContactID != nil || lone.FiledReason != ReasonUnassigned {
+		t.Fatalf("sent to nobody known: %+v", lone)
+	}
+	f.tx(func(tx *store.Tx) error {
+		if _, err := Read(f.ctx, tx, Viewer{TenantID: f.tenant.ID, UserID: other}, lone.ID); err == nil {
+			t.Error("another user reads unfiled sent mail of a private account")
+		}
+		if _, err := Read(f.ctx, tx, Viewer{TenantID: f.tenant.ID, UserID: owner}, lone.ID); err != nil {
+			t.Errorf("the owner cannot read the private account's sent mail: %v", err)
+		}
+		return nil
+	})
+
+	// The same Message-ID sent by this account (Postfach's copy in the Sent folder) is stored once.
+	again := f.deliverSent("DKIM-Signature: v=1\nFrom: petra@makler.example\nTo: kunde@example.org\nSubject: Re: Frage\nMessage-ID: <antwort@makler.example>\n\nAntwort\n", acct)
+	if !again.Messages[0].Duplicate || again.Messages[0].ID != m.ID {
+		t.Fatalf("copy stored again: %+v", again)
+	}
+}
+
+// TestQuarantineOnce: the same unparsable bytes delivered again (a sender's retry, a
+// re-fetch) are not quarantined a second time for the same tenant and mailbox; another
+// mailbox keeps its own row, and so does the operator's quarantine.
+func TestQuarantineOnce(t *testing.T) {
+	f := newFixture(t)
+	acct := f.mailbox(store.KindAccount, "info@makler.example", false, "")
+	other := f.mailbox(store.KindAccount, "vertrieb@makler.example", false, "")
+	const raw = " leading space is no header\n\nbody\n"
+	first := f.deliver(raw, "a@example.org", acct)
+	f.tick()
+	again := f.deliver(raw, "a@example.org", acct)
+	if len(first.Quarantined) != 1 || len(again.Quarantined) != 1 || again.Quarantined[0] != first.Quarantined[0] {
+		t.Fatalf("retry quarantined again: %v / %v", first.Quarantined, again.Quarantined)
+	}
+	if o := f.deliver(raw, "a@example.org", other); len(o.Quarantined) != 1 || o.Quarantined[0] == first.Quarantined[0] {
+		t.Fatalf("another mailbox shares the row: %v", o.Quarantined)
+	}
+	if o := f.deliver(" other bytes\n\nbody\n", "a@example.org", acct); len(o.Quarantined) != 1 || o.Quarantined[0] == first.Quarantined[0] {
+		t.Fatalf("different bytes share the row: %v", o.Quarantined)
+	}
+	op1, op2 := f.deliver(raw, "a@example.org"), f.deliver(raw, "a@example.org")
+	if len(op1.Quarantined) != 1 || len(op2.Quarantined) != 1 || op1.Quarantined[0] != op2.Quarantined[0] || op1.Quarantined[0] == first.Quarantined[0] {
+		t.Fatalf("operator's quarantine: %v / %v (tenant's %v)", op1.Quarantined, op2.Quarantined, first.Quarantined)
+	}
+	var n int
+	f.tx(func(tx *store.Tx) error { return tx.QueryRow(f.ctx, `SELECT COUNT(*) FROM quarantine`).Scan(&n) })
+	if n != 4 {
+		t.Fatalf("quarantine holds %d rows, want 4", n)
+	}
+}
