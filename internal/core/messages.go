@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"net/http"
 
 	"postfach/internal/mailstore"
 	"postfach/internal/store"
@@ -35,9 +36,17 @@ type FileInput struct {
 	ContactID int64 `json:"contact_id"`
 }
 
+// ErrOperatorReadsNoMail refuses the operator the content of a tenant's mail: the operator
+// runs the service and may work inside a tenant's administration, but reading its mail is
+// for the tenant's own people (privacy; see docs/architecture.md).
+var ErrOperatorReadsNoMail = &Error{Status: http.StatusForbidden, Key: "error.operator_reads_no_mail"}
+
 // viewer maps an actor to the visibility filter's viewer: people always get the filter;
 // the host application's API token reads the whole tenant.
 func viewer(a Actor) (mailstore.Viewer, error) {
+	if a.isOperator() {
+		return mailstore.Viewer{}, ErrOperatorReadsNoMail
+	}
 	tid, err := tenantOf(a)
 	if err != nil {
 		return mailstore.Viewer{}, err
@@ -49,6 +58,20 @@ func viewer(a Actor) (mailstore.Viewer, error) {
 		return mailstore.Viewer{TenantID: tid, UserID: a.UserID}, nil
 	}
 	return mailstore.Viewer{}, errForbidden
+}
+
+// MessageMailboxes names the mailboxes of messages the actor may read (id → address), for
+// readers who may not list the tenant's mailboxes; see mailstore.MailboxNames.
+func (s *Service) MessageMailboxes(ctx context.Context, a Actor, messageIDs []int64) (map[int64]string, error) {
+	v, err := viewer(a)
+	if err != nil {
+		return nil, err
+	}
+	names, err := mailstore.MailboxNames(ctx, s.DB.Read(), v, messageIDs)
+	if err != nil {
+		return nil, fromStore(err, "", "")
+	}
+	return names, nil
 }
 
 // Messages lists the messages the actor may read.
@@ -136,10 +159,14 @@ func (s *Service) Quarantine(ctx context.Context, a Actor) ([]store.QuarantinedM
 	return list, nil
 }
 
-// QuarantinedMessage returns one quarantined message with its raw bytes (admins only).
+// QuarantinedMessage returns one quarantined message with its raw bytes (admins only; the
+// operator sees the list but not the content).
 func (s *Service) QuarantinedMessage(ctx context.Context, a Actor, id int64) ([]byte, error) {
 	if err := requireAdmin(a); err != nil {
 		return nil, err
+	}
+	if a.isOperator() {
+		return nil, ErrOperatorReadsNoMail
 	}
 	tid, err := tenantOf(a)
 	if err != nil {

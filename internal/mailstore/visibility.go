@@ -3,6 +3,7 @@ package mailstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"postfach/internal/store"
 )
@@ -98,4 +99,43 @@ func FileAtContact(ctx context.Context, tx *store.Tx, v Viewer, messageID, conta
 	}
 	m.ContactID, m.FiledReason, m.Raw = &contactID, reason, nil
 	return m, nil
+}
+
+// MailboxNames names the mailboxes of messages the viewer may read: mailbox id → address,
+// for the mailbox column of a list whose messages are messageIDs. Only the mailbox a
+// readable message belongs to is named, and only one of the viewer's tenant or a global
+// one: a user without the right to list the tenant's mailboxes learns no more than the
+// messages they may read already tell.
+func MailboxNames(ctx context.Context, tx *store.Tx, v Viewer, messageIDs []int64) (map[int64]string, error) {
+	names := map[int64]string{}
+	if len(messageIDs) == 0 {
+		return names, nil
+	}
+	q := `SELECT DISTINCT mb.id, mb.address FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
+		WHERE m.tenant_id = ? AND (mb.tenant_id = ? OR mb.flag_global = TRUE) AND m.id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(messageIDs)), ", ") + `)`
+	args := []any{v.TenantID, v.TenantID}
+	for _, id := range messageIDs {
+		args = append(args, id)
+	}
+	if where, wargs := VisibleFilter(v); where != "" {
+		q += ` AND (` + where + `)`
+		args = append(args, wargs...)
+	}
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: mailbox names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var address string
+		if err := rows.Scan(&id, &address); err != nil {
+			return nil, fmt.Errorf("mailstore: mailbox names: %w", err)
+		}
+		names[id] = address
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mailstore: mailbox names: %w", err)
+	}
+	return names, nil
 }

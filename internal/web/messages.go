@@ -24,13 +24,33 @@ import (
 // user files a message at a contact by hand. Quarantäne (admins): mail that could not be
 // parsed, listed, and shown raw as plain text. Which messages a reader sees is core's one
 // visibility filter; these pages only render what it returns.
+//
+// The operator does not read tenants' mail (docs/architecture.md): working in a tenant, the
+// operator sees the quarantine's list but no message and no quarantined content; those
+// pages explain why instead of answering with a bare "forbidden", and no link leads there.
 func (u *UI) messageRoutes(h func(string, role, handlerFunc)) {
-	h("GET /nachrichten", roleUser, u.messageList)
-	h("GET /nachrichten/nicht-zugeordnet", roleUser, u.messageUnassigned)
-	h("GET /nachrichten/{id}", roleUser, u.messageView)
-	h("POST /nachrichten/{id}/zuordnen", roleUser, u.messageFile)
+	h("GET /nachrichten", roleMail, u.mailReader(u.messageList))
+	h("GET /nachrichten/nicht-zugeordnet", roleMail, u.mailReader(u.messageUnassigned))
+	h("GET /nachrichten/{id}", roleMail, u.mailReader(u.messageView))
+	h("POST /nachrichten/{id}/zuordnen", roleMail, u.mailReader(u.messageFile))
 	h("GET /admin/quarantaene", roleAdmin, u.quarantineList)
-	h("GET /admin/quarantaene/{id}", roleAdmin, u.quarantineRaw)
+	h("GET /admin/quarantaene/{id}", roleAdmin, u.mailReader(u.quarantineRaw))
+}
+
+// mailReader shows the operator the page that says why mail is not theirs to read.
+func (u *UI) mailReader(fn handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p *page) {
+		if p.IsOperator() {
+			u.operatorReadsNoMail(w, r, p)
+			return
+		}
+		fn(w, r, p)
+	}
+}
+
+func (u *UI) operatorReadsNoMail(w http.ResponseWriter, r *http.Request, p *page) {
+	p.Title, p.Nav = "web.operator_mail.title", "messages"
+	u.render(w, r, core.ErrOperatorReadsNoMail.Status, "operator_mail", p)
 }
 
 const messagesPath = "/nachrichten"
@@ -94,7 +114,7 @@ func (u *UI) showMessages(w http.ResponseWriter, r *http.Request, p *page, unass
 			return
 		}
 	}
-	d.Mailboxes = u.mailboxNames(r, p)
+	d.Mailboxes = u.mailboxNames(r, p, list.Messages...)
 	if n := len(list.Messages); n == pageSize {
 		q := url.Values{}
 		if in.MailboxID != 0 {
@@ -147,7 +167,7 @@ func (u *UI) renderMessage(w http.ResponseWriter, r *http.Request, p *page, stat
 		d.Contacts = cs
 	}
 	if m.MailboxID != nil {
-		d.Mailbox = u.mailboxNames(r, p)[*m.MailboxID]
+		d.Mailbox = u.mailboxNames(r, p, m.Message)[*m.MailboxID]
 	}
 	p.Title, p.Nav, p.Data = "web.messages.message", "messages", d
 	u.render(w, r, status, "message", p)
@@ -226,17 +246,21 @@ func (u *UI) quarantineRaw(w http.ResponseWriter, r *http.Request, p *page) {
 	_, _ = w.Write(raw)
 }
 
-// mailboxNames maps mailbox ids to addresses for the mailbox column. Only administrators
-// can list the tenant's mailboxes; for other users the column shows the number.
-func (u *UI) mailboxNames(r *http.Request, p *page) map[int64]string {
-	names := map[int64]string{}
-	if !p.IsAdmin() {
-		return names
-	}
-	if list, err := u.d.Core.Mailboxes(r.Context(), *p.Actor); err == nil {
-		for _, m := range list.Mailboxes {
-			names[m.ID] = m.Address
+// mailboxNames maps the mailbox ids of the messages shown to addresses for the mailbox
+// column. Core names only the mailboxes of messages the reader may read (of the tenant, or
+// global), so a user who may not list the tenant's mailboxes sees the addresses of their
+// own mail and nothing more; a mailbox it does not name is shown without one.
+func (u *UI) mailboxNames(r *http.Request, p *page, msgs ...store.Message) map[int64]string {
+	ids := make([]int64, 0, len(msgs))
+	for _, m := range msgs {
+		if m.MailboxID != nil {
+			ids = append(ids, m.ID)
 		}
+	}
+	names, err := u.d.Core.MessageMailboxes(r.Context(), *p.Actor, ids)
+	if err != nil {
+		u.d.Log.Warn("web: mailbox names", "err", err)
+		return map[int64]string{}
 	}
 	return names
 }
@@ -252,6 +276,8 @@ func (p *page) FiledReason(reason string) string {
 		return p.T("web.messages.reason_reply", "id", strings.TrimSuffix(strings.TrimPrefix(reason, "reply to <"), ">"))
 	case strings.HasPrefix(reason, "filed by hand by "):
 		return p.T("web.messages.reason_by_hand", "who", strings.TrimPrefix(reason, "filed by hand by "))
+	case reason == "recipient":
+		return p.T("web.messages.reason_recipient")
 	}
 	return reason
 }
@@ -346,8 +372,8 @@ func (n *newlineStripper) Read(p []byte) (int, error) {
 	}
 }
 
-// MailboxName is the address of a message's mailbox, or its number when the reader cannot
-// list mailboxes.
+// MailboxName is the address of a message's mailbox, or a dash when the reader is not told
+// which mailbox it is (never its number: that says nothing and invites guessing).
 func (d *messagesPage) MailboxName(id *int64) string {
 	if id == nil {
 		return "–"
@@ -355,5 +381,14 @@ func (d *messagesPage) MailboxName(id *int64) string {
 	if name, ok := d.Mailboxes[*id]; ok {
 		return name
 	}
-	return "#" + strconv.FormatInt(*id, 10)
+	return "–"
+}
+
+// Named reports whether the mailbox column can name (and link) a message's mailbox.
+func (d *messagesPage) Named(id *int64) bool {
+	if id == nil {
+		return false
+	}
+	_, ok := d.Mailboxes[*id]
+	return ok
 }

@@ -90,6 +90,7 @@ const (
 	roleAdmin         // tenant admin, or the operator working in a tenant
 	roleOperator      // the operator
 	roleTenant        // a user or admin of a tenant, or the operator working in one
+	roleMail          // a reader of mail (a user or admin of a tenant); the operator is shown why not
 )
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *page)
@@ -260,6 +261,8 @@ func (p *page) allowed(rl role) bool {
 		return p.IsOperator()
 	case roleTenant:
 		return p.IsTenantUser() || p.IsAdmin()
+	case roleMail:
+		return p.IsTenantUser() || p.IsOperator()
 	}
 	return true
 }
