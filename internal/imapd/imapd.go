@@ -58,7 +58,13 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+
+	snapshots *folderSnapshots // the last entry list per folder, for SELECT
 }
+
+// snapshotFolders bounds the folders whose entry lists are kept for SELECT (about 64 bytes
+// per message).
+const snapshotFolders = 1024
 
 // New makes a server.
 func New(cfg Config) *Server {
@@ -71,7 +77,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxAppendSize == 0 {
 		cfg.MaxAppendSize = 50 << 20
 	}
-	s := &Server{cfg: cfg, sessions: map[*session]struct{}{}}
+	s := &Server{cfg: cfg, sessions: map[*session]struct{}{}, snapshots: newFolderSnapshots(snapshotFolders)}
 	s.srv = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps: imap.CapSet{

@@ -109,14 +109,11 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 	if f, err = tx.IMAPFolderByID(sess.ctx, sess.p.Mailbox.ID, f.ID); err != nil {
 		return nil, sess.internal(err)
 	}
-	entries, err := tx.IMAPEntries(sess.ctx, f.ID)
+	entries, modseq, err := sess.srv.snapshots.entries(sess.ctx, tx, f)
 	if err != nil {
 		return nil, sess.internal(err)
 	}
-	sel := &selected{folder: f, readOnly: options != nil && options.ReadOnly, entries: entries, modseq: f.HighestModseq, lastLook: time.Now()}
-	for _, e := range entries {
-		sel.modseq = max(sel.modseq, e.Modseq)
-	}
+	sel := &selected{folder: f, readOnly: options != nil && options.ReadOnly, entries: entries, modseq: modseq, lastLook: time.Now()}
 	// Drop a signal that predates this snapshot.
 	select {
 	case <-sess.sub.Changed:

@@ -229,15 +229,16 @@ func (sess *session) status(f store.IMAPFolder, options *imap.StatusOptions) (*i
 		return nil, sess.internal(err)
 	}
 	tx := sess.srv.db().Read()
-	if options.UIDNext {
+	counts := options.NumMessages || options.NumUnseen || options.NumDeleted || options.Size || options.NumRecent
+	if options.UIDNext || counts {
 		var err error
 		if f, err = tx.IMAPFolderByID(sess.ctx, sess.p.Mailbox.ID, f.ID); err != nil {
 			return nil, sess.internal(err)
 		}
 	}
 	data := &imap.StatusData{Mailbox: f.Name, UIDNext: imap.UID(f.UIDNext), UIDValidity: f.UIDValidity}
-	if options.NumMessages || options.NumUnseen || options.NumDeleted || options.Size || options.NumRecent {
-		entries, err := tx.IMAPEntries(sess.ctx, f.ID)
+	if counts {
+		entries, _, err := sess.srv.snapshots.entries(sess.ctx, tx, f)
 		if err != nil {
 			return nil, sess.internal(err)
 		}
