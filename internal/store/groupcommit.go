@@ -37,6 +37,7 @@ type groupCommit struct {
 // writeBatch is one shared transaction.
 type writeBatch struct {
 	stx     *sql.Tx
+	stmts   map[string]*sql.Stmt // prepared statements bound to stx, shared by its writers
 	writers int
 	done    chan struct{} // closed after the commit or rollback; err is final then
 	err     error
@@ -125,7 +126,7 @@ func (g *groupCommit) begin(db *DB) (*writeBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", mapErr(err))
 	}
-	g.open = &writeBatch{stx: stx, done: make(chan struct{})}
+	g.open = &writeBatch{stx: stx, stmts: map[string]*sql.Stmt{}, done: make(chan struct{})}
 	return g.open, nil
 }
 
@@ -139,7 +140,7 @@ func (db *DB) runWriter(ctx context.Context, b *writeBatch, fn func(tx *Tx) erro
 	if _, err := b.stx.ExecContext(bg, "SAVEPOINT pf_writer"); err != nil {
 		return err, fmt.Errorf("%w: savepoint: %v", errBatchAborted, err)
 	}
-	fnErr = fn(&Tx{q: b.stx, dialect: db.dialect, now: db.Now(), shared: true})
+	fnErr = fn(&Tx{q: b.stx, dialect: db.dialect, now: db.Now(), shared: true, db: db, stx: b.stx, bound: b.stmts})
 	if fnErr != nil {
 		if _, err := b.stx.ExecContext(bg, "ROLLBACK TO pf_writer"); err != nil {
 			return fnErr, fmt.Errorf("%w: %v", errBatchAborted, err)

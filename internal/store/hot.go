@@ -32,6 +32,43 @@ func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// maxCachedStmts bounds the statements Tx keeps prepared; SQL built with a variable number
+// of placeholders could otherwise grow the cache without end. Beyond it, statements run
+// unprepared.
+const maxCachedStmts = 2048
+
+// cachedStmt returns q prepared on the pool, or nil when the cache is full or q does not
+// prepare (running it unprepared then reports the error).
+func (db *DB) cachedStmt(ctx context.Context, q string) *sql.Stmt {
+	db.cache.mu.Lock()
+	st, ok := db.cache.stmts[q]
+	full := len(db.cache.stmts) >= maxCachedStmts
+	db.cache.mu.Unlock()
+	if ok {
+		return st
+	}
+	if full {
+		return nil
+	}
+	// Prepared without holding the lock: preparing waits for a pool connection, and a
+	// goroutine holding one may be waiting for the lock.
+	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
+	if err != nil {
+		return nil
+	}
+	db.cache.mu.Lock()
+	defer db.cache.mu.Unlock()
+	if have, ok := db.cache.stmts[q]; ok {
+		st.Close()
+		return have
+	}
+	if db.cache.stmts == nil {
+		db.cache.stmts = map[string]*sql.Stmt{}
+	}
+	db.cache.stmts[q] = st
+	return st
+}
+
 // SenderCandidates returns the mailboxes a user could use by grants and flags: the tenant's
 // own and global mailboxes with the Absender or Antwort flag that are unrestricted or granted
 // to the user directly or through one of their groups. Inactive ones are included so the
