@@ -55,6 +55,8 @@ type DB struct {
 	now     func() time.Time
 	cache   stmtCache
 	group   *groupCommit // SQLite: concurrent InTx calls share a transaction; nil on PostgreSQL
+
+	stopCheckpoints func() // SQLite: ends the background checkpointer
 }
 
 // Open connects to PostgreSQL when url starts with postgres://, otherwise opens (and creates)
@@ -83,7 +85,9 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		"&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_txlock=immediate" +
 		// Savepoints of the group commit keep their undo pages in memory, not in a temporary
 		// file (a write system call per page); each connection caches 8 MB of pages.
-		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)"
+		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)" +
+		// Checkpoints run in the background (checkpointer), not inside a commit.
+		"&_pragma=wal_autocheckpoint(0)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
@@ -96,11 +100,16 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", sqlitePath, err)
 	}
-	return &DB{sql: db, dialect: SQLite, now: time.Now, group: newGroupCommit(groupCommitMax)}, nil
+	d := &DB{sql: db, dialect: SQLite, now: time.Now, group: newGroupCommit(groupCommitMax)}
+	d.stopCheckpoints = d.startCheckpointer(checkpointEvery)
+	return d, nil
 }
 
 // Close releases the prepared statements and the connections.
 func (db *DB) Close() error {
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
+	}
 	db.cache.mu.Lock()
 	for _, st := range db.cache.stmts {
 		st.Close()

@@ -178,3 +178,35 @@ func (g *groupCommit) commitIfIdle(db *DB) {
 	}
 	<-g.turn
 }
+
+// checkpointEvery is how often the background checkpointer looks for new WAL frames.
+const checkpointEvery = 250 * time.Millisecond
+
+// startCheckpointer copies committed WAL frames into the database file in the background.
+// SQLite's automatic checkpoint runs inside the commit that crosses the WAL size limit:
+// that commit then also writes and fsyncs the database file while every writer of the
+// group commit waits for it. A PASSIVE checkpoint on another connection never blocks
+// writers or readers; it copies what no reader still needs, and the WAL starts over once
+// everything was copied.
+func (db *DB) startCheckpointer(every time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var seen int64
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			if n := db.group.commits.Load(); n != seen {
+				seen = n
+				// An error (a busy database file) only means the next tick tries again.
+				_, _ = db.sql.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
