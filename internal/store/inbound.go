@@ -50,14 +50,9 @@ func (tx *Tx) ResolveInboundLocal(ctx context.Context, local string) (Mailbox, e
 	if !ok {
 		return Mailbox{}, fmt.Errorf("inbound %q: %w", local, ErrNotFound)
 	}
-	var target int64
-	err := tx.queryRow(ctx, `SELECT mailbox_id FROM mailbox_aliases WHERE local = ?`, InboundLocal(id)).Scan(&target)
-	if err == nil {
-		id = target
-	} else if err = mapErr(err); err != ErrNotFound {
-		return Mailbox{}, fmt.Errorf("inbound alias: %w", err)
-	}
-	m, err := scanMailbox(tx.queryRow(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE id = ?`, id))
+	// One statement for alias and mailbox: this runs for every RCPT of inbound mail.
+	m, err := scanMailbox(tx.queryRow(ctx, `SELECT `+mailboxCols+` FROM mailboxes
+		WHERE id = COALESCE((SELECT mailbox_id FROM mailbox_aliases WHERE local = ?), ?)`, InboundLocal(id), id))
 	if err != nil {
 		return m, fmt.Errorf("inbound %q: %w", local, err)
 	}
