@@ -98,3 +98,19 @@ func FuzzAutoReplyBlocked(f *testing.F) {
 		}
 	})
 }
+
+// TestParseHeaderLongLines keeps header lines longer than the reader's buffer whole.
+func TestParseHeaderLongLines(t *testing.T) {
+	subject := strings.Repeat("Wort ", 3000) + "Ende"
+	refs := strings.Repeat("<r@example.org> ", 800)
+	raw := "From: a@example.org\r\nSubject: " + subject + "\r\nReferences: " + refs + "\r\nMessage-ID: <long@example.org>\r\n\r\nbody\r\n"
+	p, err := ParseHeader([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The subject is kept to its first 998 bytes on purpose; what matters is that the
+	// line was read whole and the fields after it were found.
+	if !strings.HasPrefix(subject, p.Subject) || len(p.Subject) < 990 || p.MessageID != "long@example.org" {
+		t.Fatalf("subject %d bytes, Message-ID %q", len(p.Subject), p.MessageID)
+	}
+}
