@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,14 +39,9 @@ func TestCrashDeliversEveryMessage(t *testing.T) {
 	)
 	dumpDir := t.TempDir()
 	sink := testpeers.StartSMTPSink(t, "-d", filepath.Join(dumpDir, "%H%M%S."))
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "postfach")
-	if out, err := exec.Command("go", "build", "-o", bin, "postfach/cmd/postfach").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 
 	dbURL, _ := storetest.URL(t)
-	dataDir := filepath.Join(dir, "data")
+	dataDir := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
 	db, err := store.Open(ctx, dbURL, filepath.Join(dataDir, "postfach.db"))
 	if err != nil {
@@ -80,49 +73,8 @@ func TestCrashDeliversEveryMessage(t *testing.T) {
 	}
 
 	httpAddr := testpeers.FreeAddr(t)
-	args := []string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr, "--smtp-addr", "off",
-		"--smarthost", sink.Addr, "--smarthost-security", "none", "--queue-lease", "2s", "--hostname", "out.crash.test",
-		"--log-level", "error", "--submission-addr", "off", "--submission-tls-addr", "off", "--imap-addr", "off",
-		"--imap-tls-addr", "off", "--pop3-addr", "off", "--pop3-tls-addr", "off"}
-	if dbURL != "" {
-		args = append(args, "--database-url", dbURL)
-	}
-	var (
-		mu     sync.Mutex
-		server *exec.Cmd
-		output bytes.Buffer
-	)
-	start := func() {
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &mu, w: &output}, &lockedWriter{mu: &mu, w: &output}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start postfach: %v", err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if c, err := net.DialTimeout("tcp", httpAddr, time.Second); err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("postfach did not listen:\n%s", output.String())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		mu.Lock()
-		server = cmd
-		mu.Unlock()
-	}
-	kill := func() {
-		mu.Lock()
-		cmd := server
-		mu.Unlock()
-		cmd.Process.Kill() // SIGKILL: no shutdown code runs
-		cmd.Wait()
-	}
-	start()
-	defer kill()
+	server := testpeers.StartServe(t, testpeers.ServeConfig{DataDir: dataDir, DatabaseURL: dbURL, HTTPAddr: httpAddr,
+		Flags: []string{"--smarthost", sink.Addr, "--smarthost-security", "none", "--queue-lease", "2s", "--hostname", "out.crash.test"}})
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(key string, i int) bool {
@@ -180,18 +132,16 @@ func TestCrashDeliversEveryMessage(t *testing.T) {
 			waiting = false
 		case <-time.After(2 * time.Millisecond):
 			if accepted.Load() >= int64((kills+1)*killEvery) && accepted.Load() < messages {
-				kill()
+				server.Restart()
 				kills++
-				start()
 			}
 		}
 	}
 	// A few more kills while only delivery runs.
 	for kills < minKills+1 {
 		time.Sleep(time.Duration(20+kills) * time.Millisecond)
-		kill()
+		server.Restart()
 		kills++
-		start()
 	}
 	if n := accepted.Load(); n != messages {
 		t.Fatalf("only %d of %d messages accepted", n, messages)
@@ -210,7 +160,7 @@ func TestCrashDeliversEveryMessage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if counts[store.QueueSent] != messages {
-		t.Fatalf("queue did not drain: %v\n%s", counts, output.String())
+		t.Fatalf("queue did not drain: %v\n%s", counts, server.Output())
 	}
 
 	// What smtp-sink received, by Message-ID.
@@ -253,18 +203,4 @@ func TestCrashDeliversEveryMessage(t *testing.T) {
 	if lost != 0 || unexplained != 0 {
 		t.Fatalf("%d lost, %d duplicated without a retry", lost, unexplained)
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.w.Write(p)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -31,16 +30,9 @@ func TestCrashNeverLosesAcknowledgedMail(t *testing.T) {
 		minKills  = 20
 		killEvery = messages / (minKills + 4) // acknowledged messages between two kills
 	)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "postfach")
-	build := exec.Command("go", "build", "-o", bin, "postfach/cmd/postfach")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
 	// The database the server uses, prepared (and later counted) from here.
 	dbURL, _ := storetest.URL(t)
-	dataDir := filepath.Join(dir, "data")
+	dataDir := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
 	db, err := store.Open(ctx, dbURL, filepath.Join(dataDir, "postfach.db"))
 	if err != nil {
@@ -65,49 +57,8 @@ func TestCrashNeverLosesAcknowledgedMail(t *testing.T) {
 	}
 
 	smtpAddr := testpeers.FreeAddr(t)
-	args := []string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--smtp-addr", smtpAddr,
-		"--inbound-domain", inboundDomain, "--hostname", "mx.crash.test", "--log-level", "error",
-		"--submission-addr", "off", "--submission-tls-addr", "off", "--imap-addr", "off", "--imap-tls-addr", "off",
-		"--pop3-addr", "off", "--pop3-tls-addr", "off"}
-	if dbURL != "" {
-		args = append(args, "--database-url", dbURL)
-	}
-	var (
-		mu     sync.Mutex
-		server *exec.Cmd
-		output syncBuffer
-	)
-	start := func() {
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &output, &output
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start postfach: %v", err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if c, err := net.DialTimeout("tcp", smtpAddr, time.Second); err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("postfach did not listen on %s:\n%s", smtpAddr, output.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		mu.Lock()
-		server = cmd
-		mu.Unlock()
-	}
-	kill := func() {
-		mu.Lock()
-		cmd := server
-		mu.Unlock()
-		cmd.Process.Kill() // SIGKILL: no shutdown code runs
-		cmd.Wait()
-	}
-	start()
-	defer kill()
+	server := testpeers.StartServe(t, testpeers.ServeConfig{DataDir: dataDir, DatabaseURL: dbURL, SMTPAddr: smtpAddr,
+		Flags: []string{"--inbound-domain", inboundDomain, "--hostname", "mx.crash.test"}})
 
 	var acked sync.Map // Message-ID -> true once a 250 came back
 	var ackedCount, attempts atomic.Int64
@@ -157,9 +108,8 @@ func TestCrashNeverLosesAcknowledgedMail(t *testing.T) {
 			waiting = false
 		case <-time.After(2 * time.Millisecond):
 			if ackedCount.Load() >= int64((kills+1)*killEvery) && ackedCount.Load() < messages {
-				kill()
+				server.Restart()
 				kills++
-				start()
 			}
 		}
 	}
@@ -259,24 +209,3 @@ func (c *crashClient) send(rcpt, msgID string) error {
 }
 
 func (c *crashClient) close() { c.conn.Close() }
-
-// syncBuffer collects the server's output from its process for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.buf) < 1<<20 {
-		b.buf = append(b.buf, p...)
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}
