@@ -195,8 +195,8 @@ func TestSessionReuse(t *testing.T) {
 	if n := len(ts.messages()); n != 2 {
 		t.Errorf("received %d messages, want 2", n)
 	}
-	if ts.sessions != 1 {
-		t.Errorf("%d sessions, want 1", ts.sessions)
+	if ts.Sessions() != 1 {
+		t.Errorf("%d sessions, want 1", ts.Sessions())
 	}
 }
 
@@ -270,7 +270,7 @@ func TestDeliverMX(t *testing.T) {
 	}
 	d := &Deliverer{
 		Resolver: res,
-		MXPort:   ts.port,
+		MXPort:   ts.Port,
 		HeloName: "out.postfach.test",
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if strings.HasPrefix(addr, "down.") {

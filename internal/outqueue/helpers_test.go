@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"postfach/internal/core"
 	"postfach/internal/i18n"
@@ -25,6 +19,7 @@ import (
 	"postfach/internal/secrets"
 	"postfach/internal/store"
 	"postfach/internal/store/storetest"
+	"postfach/internal/testpeers"
 )
 
 // clock is the injected time of a test: the store, the core and the queue all read it, so
@@ -148,14 +143,13 @@ type received struct {
 	data []byte
 }
 
-// smtpServer is an in-process go-smtp server whose answer to each DATA the test decides.
+// smtpServer is the shared in-process go-smtp server (testpeers.SMTPServer) as these tests
+// script it: any login table makes AUTH mandatory, and the answer to each DATA is the test's.
 type smtpServer struct {
 	host string
 	port int
+	srv  *testpeers.SMTPServer
 
-	mu    sync.Mutex
-	msgs  []received
-	datas int
 	users map[string]string
 	// tokens are the access tokens (user → token) XOAUTH2 accepts; non-nil offers XOAUTH2.
 	tokens map[string]string
@@ -165,14 +159,14 @@ type smtpServer struct {
 	onRcpt func(rcpt string) error
 }
 
-var errDrop = errors.New("drop the connection")
+var errDrop = testpeers.ErrSMTPDrop
 
-type serverMode int
+type serverMode = testpeers.SMTPSecurity
 
 const (
-	plain serverMode = iota
-	startTLS
-	implicitTLS
+	plain       = testpeers.SMTPPlain
+	startTLS    = testpeers.SMTPStartTLS
+	implicitTLS = testpeers.SMTPImplicitTLS
 )
 
 func startServer(t testing.TB, mode serverMode, tlsConfig *tls.Config, configure func(*smtpServer)) *smtpServer {
@@ -181,32 +175,21 @@ func startServer(t testing.TB, mode serverMode, tlsConfig *tls.Config, configure
 	if configure != nil {
 		configure(ts)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{ts: ts, conn: c}, nil
-	}))
-	srv.Domain = "mx.test"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.AllowInsecureAuth = true
-	srv.ReadTimeout, srv.WriteTimeout = 20*time.Second, 20*time.Second
-	var l net.Listener
-	var err error
-	switch mode {
-	case implicitTLS:
-		l, err = tls.Listen("tcp", "127.0.0.1:0", tlsConfig)
-	default:
-		if mode == startTLS {
-			srv.TLSConfig = tlsConfig
-		}
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	host, port, _ := net.SplitHostPort(l.Addr().String())
-	ts.host = host
-	ts.port, _ = strconv.Atoi(port)
+	ts.srv = testpeers.StartSMTPServer(t, testpeers.SMTPConfig{
+		Security:    mode,
+		TLS:         tlsConfig,
+		Users:       ts.users,
+		Tokens:      ts.tokens,
+		RequireAuth: ts.users != nil || ts.tokens != nil,
+		OnRcpt:      ts.onRcpt,
+		OnData: func(n int, m testpeers.SMTPMessage) error {
+			if ts.onData == nil {
+				return nil
+			}
+			return ts.onData(n, toReceived(m))
+		},
+	})
+	ts.host, ts.port = ts.srv.Host, ts.srv.Port
 	return ts
 }
 
@@ -214,161 +197,20 @@ func (ts *smtpServer) route(sec mailout.Security) mailout.Route {
 	return mailout.Route{Host: ts.host, Port: ts.port, Security: sec}
 }
 
+// messages are the bodies the client may take as delivered: accepted, or dropped before the
+// answer. Bodies refused with an error are left out.
 func (ts *smtpServer) messages() []received {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]received(nil), ts.msgs...)
-}
-
-type session struct {
-	ts   *smtpServer
-	conn *smtp.Conn
-	user string
-	mech string
-	cur  received
-}
-
-func (s *session) AuthMechanisms() []string {
-	var mechs []string
-	if s.ts.users != nil {
-		mechs = append(mechs, sasl.Plain, sasl.Login)
-	}
-	if s.ts.tokens != nil {
-		mechs = append(mechs, "XOAUTH2")
-	}
-	return mechs
-}
-
-func (ts *smtpServer) requiresAuth() bool { return ts.users != nil || ts.tokens != nil }
-
-func (s *session) Auth(mech string) (sasl.Server, error) {
-	check := func(user, pass string) error {
-		if want, ok := s.ts.users[user]; !ok || want != pass {
-			return smtp.ErrAuthFailed
-		}
-		s.user, s.mech = user, mech
-		return nil
-	}
-	switch mech {
-	case sasl.Plain:
-		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
-	case sasl.Login:
-		return &loginServer{check: check}, nil
-	case "XOAUTH2":
-		if s.ts.tokens != nil {
-			return &xoauth2Server{check: func(user, token string) error {
-				if want, ok := s.ts.tokens[user]; !ok || want != token {
-					return smtp.ErrAuthFailed
-				}
-				s.user, s.mech = user, mech
-				return nil
-			}}, nil
+	var out []received
+	for _, m := range ts.srv.Messages() {
+		if m.Delivered() {
+			out = append(out, toReceived(m))
 		}
 	}
-	return nil, smtp.ErrAuthUnknownMechanism
+	return out
 }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.ts.requiresAuth() && s.user == "" {
-		return smtp.ErrAuthRequired
-	}
-	_, isTLS := s.conn.TLSConnectionState()
-	s.cur = received{tls: isTLS, user: s.user, mech: s.mech, from: from}
-	return nil
-}
-
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.ts.onRcpt != nil {
-		if err := s.ts.onRcpt(to); err != nil {
-			return err
-		}
-	}
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = b
-	s.ts.mu.Lock()
-	s.ts.datas++
-	n := s.ts.datas
-	s.ts.mu.Unlock()
-	if s.ts.onData != nil {
-		if err := s.ts.onData(n, s.cur); err != nil {
-			if errors.Is(err, errDrop) {
-				// The body arrived; the answer never does (RFC 5321 §6.1 duplicate case).
-				s.ts.mu.Lock()
-				s.ts.msgs = append(s.ts.msgs, s.cur)
-				s.ts.mu.Unlock()
-				s.conn.Conn().Close()
-			}
-			return err
-		}
-	}
-	s.ts.mu.Lock()
-	s.ts.msgs = append(s.ts.msgs, s.cur)
-	s.ts.mu.Unlock()
-	return nil
-}
-
-func (s *session) Reset()        { s.cur = received{} }
-func (s *session) Logout() error { return nil }
-
-// loginServer is the server side of the LOGIN mechanism, which go-sasl lacks.
-type loginServer struct {
-	check      func(user, pass string) error
-	user       string
-	step       int
-	authorized bool
-}
-
-func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
-	l.step++
-	switch l.step {
-	case 1:
-		if len(response) > 0 {
-			l.user = string(response)
-			l.step++
-			return []byte("Password:"), false, nil
-		}
-		return []byte("Username:"), false, nil
-	case 2:
-		l.user = string(response)
-		return []byte("Password:"), false, nil
-	default:
-		return nil, true, l.check(l.user, string(response))
-	}
-}
-
-// xoauth2Server is the server side of XOAUTH2 as Google and Microsoft run it: the initial
-// response "user=U^Aauth=Bearer T^A^A"; a refused token gets a JSON challenge first, and the
-// final 535 follows the client's empty answer to it.
-type xoauth2Server struct {
-	check   func(user, token string) error
-	refused error
-}
-
-func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
-	if x.refused != nil {
-		return nil, true, x.refused
-	}
-	if resp == nil {
-		return []byte{}, false, nil // no initial response: ask for it
-	}
-	user, rest, ok1 := strings.Cut(string(resp), "\x01")
-	bearer, end, ok2 := strings.Cut(rest, "\x01")
-	if !ok1 || !ok2 || end != "\x01" || !strings.HasPrefix(user, "user=") || !strings.HasPrefix(bearer, "auth=Bearer ") {
-		return nil, true, errors.New("malformed XOAUTH2 response")
-	}
-	if err := x.check(strings.TrimPrefix(user, "user="), strings.TrimPrefix(bearer, "auth=Bearer ")); err != nil {
-		x.refused = err
-		return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
-	}
-	return nil, true, nil
+func toReceived(m testpeers.SMTPMessage) received {
+	return received{tls: m.TLS, user: m.User, mech: m.Mech, from: m.From, to: m.To, data: m.Data}
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -11,6 +11,10 @@
 // install, except when CI=true: there a missing peer fails the test, so a
 // broken CI machine cannot pass by skipping everything.
 // scripts/install-test-deps.sh installs every peer.
+//
+// Two helpers run no external peer: StartSMTPServer is a go-smtp server in
+// the test binary for failures a test scripts per command, and StartServe
+// runs "postfach serve" itself so crash tests can kill and restart it.
 package testpeers
 
 import (
