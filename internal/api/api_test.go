@@ -76,13 +76,21 @@ func newEnv(t *testing.T) *env {
 // do calls the API; auth is an API token ("pf_…") or a session token.
 func (e *env) do(method, path, auth, body string, out any) int {
 	e.t.Helper()
-	code, raw := e.raw(method, path, auth, body, nil)
-	if out != nil && code < 300 && len(raw) > 0 {
+	code, _ := e.call(method, path, auth, body, nil, out)
+	return code
+}
+
+// call is raw that also decodes a 2xx answer into out (unless out is nil); an answer that
+// is not JSON fails the test.
+func (e *env) call(method, path, auth, body string, hdr map[string]string, out any) (int, []byte) {
+	e.t.Helper()
+	code, raw := e.raw(method, path, auth, body, hdr)
+	if out != nil && code < 300 {
 		if err := json.Unmarshal(raw, out); err != nil {
 			e.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
 		}
 	}
-	return code
+	return code, raw
 }
 
 func (e *env) raw(method, path, auth, body string, hdr map[string]string) (int, []byte) {
