@@ -4,11 +4,9 @@
 // Driver errors are translated into the store's own errors (ErrNotFound, ErrConflict) so that
 // callers never depend on a driver.
 //
-// On-disk rules: SQLite runs in WAL mode; InTx returns only after the WAL holding its commit
-// was fsynced (walsync.go), so an acknowledged transaction survives power loss. Concurrent
-// InTx calls share one transaction and one commit (groupcommit.go); transactions start with
-// BEGIN IMMEDIATE, so another process (an admin command) waits on the busy timeout instead
-// of failing on a lock upgrade. Times are stored as Unix milliseconds
+// On-disk rules: SQLite runs in WAL mode with synchronous=FULL, so a committed transaction
+// survives power loss; writes use BEGIN IMMEDIATE so that concurrent writers queue on the
+// busy timeout instead of failing on lock upgrades. Times are stored as Unix milliseconds
 // (BIGINT) so that both dialects compare them the same way.
 package store
 
@@ -83,9 +81,7 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 			return nil, fmt.Errorf("store: create data directory: %w", err)
 		}
 	}
-	// synchronous=NORMAL: COMMIT writes the WAL without fsync; the store fsyncs it after
-	// the commit, outside the write lock, before anyone is told "done" (walsync.go).
-	dsn := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+	dsn := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_txlock=immediate" +
 		// Savepoints of the group commit keep their undo pages in memory, not in a temporary
 		// file (a write system call per page); each connection caches 8 MB of pages.
@@ -104,7 +100,7 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", sqlitePath, err)
 	}
-	d := &DB{sql: db, dialect: SQLite, now: time.Now, group: newGroupCommit(groupCommitMax, newWALSyncer(sqlitePath))}
+	d := &DB{sql: db, dialect: SQLite, now: time.Now, group: newGroupCommit(groupCommitMax)}
 	d.stopCheckpoints = d.startCheckpointer(checkpointEvery)
 	return d, nil
 }

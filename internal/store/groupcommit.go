@@ -29,7 +29,6 @@ type groupCommit struct {
 	waiting atomic.Int32  // writers queued for the turn
 	open    *writeBatch   // the transaction collecting writers; nil between batches (guarded by turn)
 	max     int           // writers per transaction at most, so a long queue still commits
-	wal     *walSyncer    // makes a commit durable after the turn is given back
 
 	commits atomic.Int64
 	writers atomic.Int64
@@ -40,17 +39,16 @@ type writeBatch struct {
 	stx     *sql.Tx
 	stmts   map[string]*sql.Stmt // prepared statements bound to stx, shared by its writers
 	writers int
-	done    chan struct{} // closed after the commit or rollback; err and synced are final then
+	done    chan struct{} // closed after the commit or rollback; err is final then
 	err     error
-	synced  uint64 // the WAL fsync ticket of the commit
 }
 
 // errBatchAborted is what the writers of a batch get when the transaction was lost under
 // them (SQLite rolls a whole transaction back on some errors); their work is not durable.
 var errBatchAborted = errors.New("store: the shared transaction was rolled back")
 
-func newGroupCommit(max int, wal *walSyncer) *groupCommit {
-	return &groupCommit{turn: make(chan struct{}, 1), max: max, wal: wal}
+func newGroupCommit(max int) *groupCommit {
+	return &groupCommit{turn: make(chan struct{}, 1), max: max}
 }
 
 // GroupCommitStats counts shared transactions and the InTx calls they carried.
@@ -106,10 +104,7 @@ func (db *DB) inSharedTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fnErr
 	}
 	<-b.done
-	if b.err != nil {
-		return b.err
-	}
-	return g.wal.wait(b.synced)
+	return b.err
 }
 
 // begin returns the open batch or starts one. Called with the turn held.
@@ -161,8 +156,6 @@ func (db *DB) runWriter(ctx context.Context, b *writeBatch, fn func(tx *Tx) erro
 func (g *groupCommit) commit(b *writeBatch) {
 	if err := b.stx.Commit(); err != nil {
 		b.err = fmt.Errorf("store: commit: %w", mapErr(err))
-	} else {
-		b.synced = g.wal.ticket()
 	}
 	g.commits.Add(1)
 	g.open = nil
