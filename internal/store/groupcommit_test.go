@@ -12,7 +12,7 @@ import (
 
 // openGroupCommitDB opens a fresh SQLite database with a scratch table. Group commit is
 // SQLite's mechanism, so these tests use SQLite whatever the suite's database is.
-func openGroupCommitDB(t *testing.T) *DB {
+func openGroupCommitDB(t testing.TB) *DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, "", filepath.Join(t.TempDir(), "gc.db"))
@@ -26,7 +26,7 @@ func openGroupCommitDB(t *testing.T) *DB {
 	return db
 }
 
-func gcRows(t *testing.T, db *DB) map[string]bool {
+func gcRows(t testing.TB, db *DB) map[string]bool {
 	t.Helper()
 	rows, err := db.sql.Query(`SELECT writer FROM gc_rows`)
 	if err != nil {
