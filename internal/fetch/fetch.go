@@ -9,6 +9,7 @@
 //   - Mail is deleted on the server (C4) only after the transaction that stored it
 //     committed, and only our own UIDs: UID EXPUNGE (RFC 4315) where offered; else STORE
 //     \Deleted on our UIDs and EXPUNGE only when no other message is \Deleted.
+//   - The user's sent mail (the Sent folder, any folder marked \Sent) is never deleted.
 //   - After any POP3 error the connection is dropped without QUIT, so the server rolls back
 //     DELEs of that session (RFC 1939 §6: deletions happen only in the UPDATE state).
 //   - One instance fetches a source at a time: a lease row, renewed by every commit, which

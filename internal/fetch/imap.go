@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"postfach/internal/mailout"
 	"postfach/internal/mailstore"
 	"postfach/internal/store"
 )
@@ -68,7 +69,7 @@ func (r *sourceRun) imapConnect(ctx context.Context) (*imapSession, error) {
 	caps := s.c.Caps()
 	switch {
 	case oauth && caps.Has(imap.Cap("AUTH=XOAUTH2")):
-		err = s.c.Authenticate(&xoauth2Client{user: user, token: secret})
+		err = s.c.Authenticate(mailout.NewXOAuth2Client(user, secret))
 	case oauth:
 		err = errors.New("server offers no XOAUTH2")
 	default:
@@ -101,12 +102,12 @@ func (r *sourceRun) imap(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fetch: %w", err)
 		}
-		sent, err := r.sentFolder(ctx)
+		sent, keep, err := r.sentFolders(ctx)
 		if err != nil {
 			return err
 		}
 		for _, folder := range sentFirst(folders, sent) {
-			if err := r.imapFolder(ctx, s.c, folder, folder == sent); err != nil {
+			if err := r.imapFolder(ctx, s.c, folder, folder == sent, keep[folder]); err != nil {
 				return fmt.Errorf("fetch: folder %q: %w", folder, err)
 			}
 		}
@@ -158,25 +159,35 @@ func (r *sourceRun) syncFolders(ctx context.Context, c *imapclient.Client) error
 	return nil
 }
 
-// sentFolder names the server folder that holds the user's sent mail (C9): the folder the
+// sentFolders names the server folder that holds the user's sent mail (C9): the folder the
 // user mapped as Sent, else the one the server marks \Sent (RFC 6154); "" when there is none.
-func (r *sourceRun) sentFolder(ctx context.Context) (string, error) {
-	if name := r.as.Folders.Sent; name != "" {
-		if strings.EqualFold(name, "INBOX") {
-			return "", nil // received mail is never sent mail, whatever the mapping says
-		}
-		return name, nil
-	}
+// keep holds the folders whose mail "delete on server" (C4) never deletes: that folder and
+// every folder the server marks \Sent, also when the user mapped another one. Users keep
+// their sent items in Outlook or on the phone; Postfach only copies them.
+func (r *sourceRun) sentFolders(ctx context.Context) (sent string, keep map[string]bool, err error) {
 	folders, err := r.f.DB.Read().AccountFolders(ctx, r.mb.TenantID, r.mb.ID)
 	if err != nil {
-		return "", fmt.Errorf("fetch: %w", err)
+		return "", nil, fmt.Errorf("fetch: %w", err)
 	}
+	keep = map[string]bool{}
 	for _, f := range folders {
-		if f.SpecialUse == string(imap.MailboxAttrSent) {
-			return f.Name, nil
+		if f.SpecialUse == string(imap.MailboxAttrSent) && f.Name != "INBOX" {
+			keep[f.Name] = true
+			if sent == "" {
+				sent = f.Name
+			}
 		}
 	}
-	return "", nil
+	if name := r.as.Folders.Sent; name != "" {
+		sent = name
+		if strings.EqualFold(name, "INBOX") {
+			sent = "" // received mail is never sent mail, whatever the mapping says
+		}
+	}
+	if sent != "" {
+		keep[sent] = true
+	}
+	return sent, keep, nil
 }
 
 // sentFirst puts the Sent folder first, so that a customer's reply fetched in the same run
@@ -197,9 +208,10 @@ type fetchedBatch struct {
 	err  error
 }
 
-// imapFolder imports a folder's new mail; sent says it is the Sent folder.
-func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder string, sent bool) error {
-	del := r.as.Receive.DeleteOnServer
+// imapFolder imports a folder's new mail; sent says it is the Sent folder, keep that its mail
+// stays on the server whatever "delete on server" says (the user's sent mail).
+func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder string, sent, keep bool) error {
+	del := r.as.Receive.DeleteOnServer && !keep
 	// EXAMINE when we never change the folder: not even \Recent moves. BODY.PEEK keeps
 	// \Seen as it was either way.
 	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: !del}).Wait()
@@ -457,18 +469,4 @@ wait:
 		r.src.WantFolders = false
 	}
 	return again && ctx.Err() == nil, nil
-}
-
-// xoauth2Client is the SASL XOAUTH2 mechanism of Google and Microsoft: one message with the
-// user and the bearer token; an error challenge is answered with an empty line.
-type xoauth2Client struct {
-	user, token string
-}
-
-func (x *xoauth2Client) Start() (string, []byte, error) {
-	return "XOAUTH2", []byte("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01"), nil
-}
-
-func (x *xoauth2Client) Next(challenge []byte) ([]byte, error) {
-	return []byte{}, nil
 }

@@ -202,3 +202,75 @@ func TestDovecotQuarantineRescan(t *testing.T) {
 		t.Fatalf("rescan: %+v, want both messages recognised", res)
 	}
 }
+
+// TestDovecotSentKeptOnServer: "delete on server" (C4) never deletes the user's sent mail.
+// The mapped Sent folder and a folder the server marks \Sent keep their messages, while the
+// messages of INBOX and of another chosen folder are deleted after their import.
+func TestDovecotSentKeptOnServer(t *testing.T) {
+	t.Parallel()
+	dv := testpeers.StartDovecot(t, map[string]string{})
+	for i, tc := range []struct {
+		name   string
+		mapped string   // the user's Sent mapping; "" uses the server's \Sent folder
+		kept   []string // folders whose mail stays on the server
+	}{
+		{"mapped", "Gesendete Elemente", []string{"Gesendete Elemente", "Sent"}},
+		{"special-use", "", []string{"Sent"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			user := fmt.Sprintf("keep%d", i)
+			dv.SetPassword(t, user, "pw-"+user)
+			fx := newFixture(t, storetest.Open(t), dv)
+			address := user + "@firma.example"
+			id := fx.account(t, address, core.ReceiveIMAP, dv.IMAPAddr, "starttls", user, "pw-"+user, true)
+			if tc.mapped != "" {
+				if _, err := fx.svc.UpdateAccount(ctx, fx.admin, id, core.AccountInput{Folders: &core.FolderInput{Sent: ptr(tc.mapped)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deleted := []string{"INBOX", "Archive"}
+			for n, folder := range append(slices.Clone(tc.kept), deleted...) {
+				dv.Append(t, user, folder, message(n, user))
+			}
+			if _, err := fx.svc.FetchAccountNow(ctx, fx.admin, id, true); err != nil {
+				t.Fatal(err)
+			}
+			// The first run synchronises the folders and imports INBOX, the default.
+			if res, err := fx.f.RunSource(ctx, id); err != nil || res.Imported != 1 || res.Deleted != 1 {
+				t.Fatalf("first fetch: %+v, %v; want INBOX imported and deleted", res, err)
+			}
+			var choose []core.FolderImport
+			for _, folder := range append(slices.Clone(tc.kept), "Archive") {
+				choose = append(choose, core.FolderImport{Name: folder, Import: true})
+			}
+			if _, err := fx.svc.SetAccountFolderImport(ctx, fx.admin, id, choose); err != nil {
+				t.Fatal(err)
+			}
+			res := fx.fetchNow(t, id)
+			if want := len(tc.kept) + 1; res.Imported != want || res.Deleted != 1 {
+				t.Fatalf("fetch of the chosen folders: %+v, want %d imported and only Archive's message deleted", res, want)
+			}
+			for _, folder := range tc.kept {
+				if n := serverCount(t, dv, user, folder); n != 1 {
+					t.Errorf("%q keeps %d messages on the server, want its sent mail kept", folder, n)
+				}
+			}
+			for _, folder := range deleted {
+				if n := serverCount(t, dv, user, folder); n != 0 {
+					t.Errorf("%q keeps %d messages on the server, want them deleted", folder, n)
+				}
+			}
+			// A second run neither fetches the kept sent mail again nor deletes it.
+			if res := fx.fetchNow(t, id); res.Imported != 0 || res.Duplicates != 0 || res.Deleted != 0 {
+				t.Fatalf("second fetch: %+v, want nothing", res)
+			}
+			for _, folder := range tc.kept {
+				if n := serverCount(t, dv, user, folder); n != 1 {
+					t.Errorf("%q keeps %d messages after the second run, want 1", folder, n)
+				}
+			}
+		})
+	}
+}
