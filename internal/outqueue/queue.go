@@ -204,6 +204,7 @@ type job struct {
 	trans     []string
 	sendErr   error
 	sender    *store.Mailbox // the From mailbox, for the Sent copy
+	recorded  bool           // its outcome went to the database right after its delivery
 }
 
 type worker struct {
@@ -251,17 +252,100 @@ func (w *worker) runBatch(ctx context.Context) (int, error) {
 	stopRenew := w.renewLeases(ctx, jobs)
 	w.checkPolicy(ctx, jobs)
 	w.sign(ctx, jobs)
-	w.deliver(ctx, jobs)
+	rec := newOutcomes(w)
+	w.deliver(ctx, jobs, rec)
+	// The rest (refused by policy, failed before delivery, not reached before shutdown)
+	// in one transaction.
+	var rest []*job
+	for _, j := range jobs {
+		if !j.recorded {
+			rest = append(rest, j)
+		}
+	}
+	rec.record(ctx, rest...)
+	err = rec.wait()
 	stopRenew()
+	if err != nil {
+		return len(jobs), fmt.Errorf("outbound queue: record outcome: %w", err)
+	}
+	w.copyToSent(ctx, rec.copies)
+	return len(jobs), nil
+}
 
+// outcomes writes the outcomes of delivered messages while the worker goes on with the
+// next message: one write in flight at a time, and whatever finished meanwhile goes into
+// the next one (the store's group commit shares its fsync with other writers). A crash then
+// sends again only the few messages whose outcome had not reached the disk yet, not the
+// whole claimed batch; a slow disk makes the writes larger, not the worker slower.
+type outcomes struct {
+	w       *worker
+	mu      sync.Mutex
+	idle    *sync.Cond
+	pending []*job
+	writing bool
+	err     error
+	copies  []*job // delivered messages whose Sent copy is still to make
+}
+
+func newOutcomes(w *worker) *outcomes {
+	o := &outcomes{w: w}
+	o.idle = sync.NewCond(&o.mu)
+	return o
+}
+
+// record decides the jobs' outcomes now and has them written soon.
+func (o *outcomes) record(ctx context.Context, jobs ...*job) {
+	if len(jobs) == 0 {
+		return
+	}
+	q := o.w.q
+	now := time.UnixMilli(q.db.Now())
+	for _, j := range jobs {
+		if !j.done {
+			q.decide(j, now)
+		}
+		j.recorded = true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending = append(o.pending, jobs...)
+	if !o.writing {
+		o.writing = true
+		go o.writeLoop(context.WithoutCancel(ctx))
+	}
+}
+
+// writeLoop writes what is pending until nothing is.
+func (o *outcomes) writeLoop(ctx context.Context) {
+	for {
+		o.mu.Lock()
+		jobs := o.pending
+		o.pending = nil
+		if len(jobs) == 0 {
+			o.writing = false
+			o.idle.Broadcast()
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+		copies, err := o.write(ctx, jobs)
+		o.mu.Lock()
+		if err != nil && o.err == nil {
+			o.err = err
+		}
+		o.copies = append(o.copies, copies...)
+		o.mu.Unlock()
+	}
+}
+
+// write records finished jobs in one transaction.
+func (o *outcomes) write(ctx context.Context, jobs []*job) ([]*job, error) {
+	q := o.w.q
 	now := time.UnixMilli(q.db.Now())
 	var copies []*job
-	err = q.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	err := q.db.InTx(ctx, func(tx *store.Tx) error {
 		copies = copies[:0]
 		for _, j := range jobs {
-			if !j.done {
-				q.decide(j, now)
-			}
 			if err := tx.FinishOutbound(ctx, j.outcome); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					q.cfg.Log.Warn("outbound queue: lease lost, another instance owns the row", "queue_id", j.e.ID)
@@ -279,10 +363,19 @@ func (w *worker) runBatch(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return len(jobs), fmt.Errorf("outbound queue: record outcome: %w", err)
+		return nil, err
 	}
-	w.copyToSent(ctx, copies)
-	return len(jobs), nil
+	return copies, nil
+}
+
+// wait returns when every outcome is written, with the first error.
+func (o *outcomes) wait() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.writing {
+		o.idle.Wait()
+	}
+	return o.err
 }
 
 func (w *worker) renewLeases(ctx context.Context, jobs []*job) (stop func()) {
@@ -406,7 +499,7 @@ func pending(e store.QueueEntry) []string {
 
 // deliver sends every job still open: through the mailbox's own server, the smarthost, or
 // to each recipient domain's MX hosts.
-func (w *worker) deliver(ctx context.Context, jobs []*job) {
+func (w *worker) deliver(ctx context.Context, jobs []*job, rec *outcomes) {
 	senders := map[int64]*store.Mailbox{}
 	for _, j := range jobs {
 		if j.done || ctx.Err() != nil {
@@ -419,37 +512,43 @@ func (w *worker) deliver(ctx context.Context, jobs []*job) {
 		if len(rcpts) == 0 {
 			continue
 		}
-		env := mailout.Envelope{From: j.e.EnvelopeFrom, To: rcpts}
-		if j.e.Transport == string(policy.TransportMailbox) && j.e.TransportMailboxID != nil {
-			route, err := w.mailboxRoute(ctx, j.e)
-			if err != nil {
-				// A route that cannot be built (an OAuth2 grant to renew, a password that
-				// cannot be opened) is a failed attempt like any other: the retry schedule
-				// applies and the sender gets a DSN when it gives up.
-				j.collect(nil, err, rcpts)
-				continue
-			}
-			w.sendRoute(ctx, w.q.cfg.Mailboxes, route, j, env)
-			continue
+		w.deliverOne(ctx, j, rcpts)
+		rec.record(ctx, j)
+	}
+}
+
+// deliverOne sends one message to its pending recipients.
+func (w *worker) deliverOne(ctx context.Context, j *job, rcpts []string) {
+	env := mailout.Envelope{From: j.e.EnvelopeFrom, To: rcpts}
+	if j.e.Transport == string(policy.TransportMailbox) && j.e.TransportMailboxID != nil {
+		route, err := w.mailboxRoute(ctx, j.e)
+		if err != nil {
+			// A route that cannot be built (an OAuth2 grant to renew, a password that
+			// cannot be opened) is a failed attempt like any other: the retry schedule
+			// applies and the sender gets a DSN when it gives up.
+			j.collect(nil, err, rcpts)
+			return
 		}
-		if w.q.cfg.Smarthost != nil {
-			w.sendRoute(ctx, w.q.cfg.System, *w.q.cfg.Smarthost, j, env)
-			continue
+		w.sendRoute(ctx, w.q.cfg.Mailboxes, route, j, env)
+		return
+	}
+	if w.q.cfg.Smarthost != nil {
+		w.sendRoute(ctx, w.q.cfg.System, *w.q.cfg.Smarthost, j, env)
+		return
+	}
+	// Direct delivery: one transaction per recipient domain.
+	byDomain := map[string][]string{}
+	var order []string
+	for _, r := range rcpts {
+		d := strings.ToLower(r[strings.LastIndex(r, "@")+1:])
+		if _, ok := byDomain[d]; !ok {
+			order = append(order, d)
 		}
-		// Direct delivery: one transaction per recipient domain.
-		byDomain := map[string][]string{}
-		var order []string
-		for _, r := range rcpts {
-			d := strings.ToLower(r[strings.LastIndex(r, "@")+1:])
-			if _, ok := byDomain[d]; !ok {
-				order = append(order, d)
-			}
-			byDomain[d] = append(byDomain[d], r)
-		}
-		for _, d := range order {
-			a, err := w.q.cfg.System.DeliverMX(ctx, mailout.Envelope{From: env.From, To: byDomain[d]}, d, j.e.Raw)
-			j.collect(a, err, byDomain[d])
-		}
+		byDomain[d] = append(byDomain[d], r)
+	}
+	for _, d := range order {
+		a, err := w.q.cfg.System.DeliverMX(ctx, mailout.Envelope{From: env.From, To: byDomain[d]}, d, j.e.Raw)
+		j.collect(a, err, byDomain[d])
 	}
 }
 
