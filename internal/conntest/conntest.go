@@ -57,9 +57,26 @@ type Settings struct {
 	Password    string
 	// OAuth2Token, when set, is used instead of Password (XOAUTH2).
 	OAuth2Token string
+	// OAuth2Problem, when set, says why an OAuth2 account has no token to sign
+	// in with. The steps up to the login run; the login fails with that
+	// reason and sends nothing.
+	OAuth2Problem OAuth2Problem
 	// Folder is the IMAP folder to open read-only; default INBOX.
 	Folder string
 }
+
+// OAuth2Problem is why no OAuth2 access token could be had for the test.
+type OAuth2Problem string
+
+// OAuth2 problems.
+const (
+	// OAuth2Reauthorize: the grant is missing, expired or revoked; a user
+	// must sign in at the provider again.
+	OAuth2Reauthorize OAuth2Problem = "reauthorize"
+	// OAuth2TokenUnavailable: the token could not be fetched (the provider
+	// did not answer, or the operator has not set up the provider).
+	OAuth2TokenUnavailable OAuth2Problem = "token_unavailable"
+)
 
 // Step is one stage of a connection test.
 type Step string
@@ -154,6 +171,11 @@ func (s Settings) validate() error {
 	}
 	if strings.TrimSpace(s.Host) == "" {
 		return fmt.Errorf("host missing")
+	}
+	switch s.OAuth2Problem {
+	case "", OAuth2Reauthorize, OAuth2TokenUnavailable:
+	default:
+		return fmt.Errorf("unknown OAuth2 problem %q", s.OAuth2Problem)
 	}
 	for _, v := range []string{s.Username, s.Password, s.OAuth2Token, s.Folder} {
 		// Credentials travel inside protocol lines and SASL messages where
@@ -304,6 +326,14 @@ func (r *run) credentialsSent() {
 
 func (r *run) requireCredentials() bool {
 	s := r.settings
+	switch s.OAuth2Problem {
+	case OAuth2Reauthorize:
+		r.fail(StepAuth, outcome{key: KeyAuthReauthorize})
+		return false
+	case OAuth2TokenUnavailable:
+		r.fail(StepAuth, outcome{key: KeyAuthTokenUnavailable})
+		return false
+	}
 	if s.OAuth2Token == "" && (s.Username == "" || s.Password == "") {
 		r.fail(StepAuth, outcome{key: KeyAuthMissing})
 		return false

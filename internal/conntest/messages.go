@@ -43,6 +43,8 @@ const (
 
 	KeyAuthFailed             = "conntest.auth.failed"
 	KeyAuthOAuthFailed        = "conntest.auth.oauth_failed"
+	KeyAuthReauthorize        = "conntest.auth.oauth_reauthorize"
+	KeyAuthTokenUnavailable   = "conntest.auth.oauth_token_unavailable"
 	KeyAuthTemporary          = "conntest.auth.temporary"
 	KeyAuthUnsupported        = "conntest.auth.unsupported"
 	KeyAuthNoMechanism        = "conntest.auth.no_mechanism"
@@ -102,6 +104,8 @@ func messages() map[string]text {
 
 		KeyAuthFailed:             {"Anmeldung fehlgeschlagen: Benutzername oder Passwort ist falsch.", "Login failed: wrong user name or password."},
 		KeyAuthOAuthFailed:        {"Anmeldung fehlgeschlagen: Das OAuth2-Token wurde nicht akzeptiert. Bitte verbinden Sie das Konto erneut.", "Login failed: the OAuth2 token was not accepted. Please connect the account again."},
+		KeyAuthReauthorize:        {"Anmeldung nicht möglich: Die OAuth2-Anmeldung des Kontos fehlt, ist abgelaufen oder wurde widerrufen. Bitte klicken Sie unter Mail-Accounts › Abruf auf „Erneut autorisieren“.", "Login not possible: the account's OAuth2 sign-in is missing, has expired or was revoked. Please click “Re-authorise” under Mail accounts › Fetching."},
+		KeyAuthTokenUnavailable:   {"Anmeldung nicht möglich: Das OAuth2-Zugriffstoken konnte nicht abgerufen werden (der Anbieter antwortet nicht, oder OAuth2 ist vom Betreiber nicht eingerichtet). Bitte versuchen Sie es später erneut.", "Login not possible: the OAuth2 access token could not be obtained (the provider does not answer, or the operator has not set up OAuth2). Please try again later."},
 		KeyAuthTemporary:          {"Anmeldung ist vorübergehend nicht möglich. Bitte versuchen Sie es später erneut.", "Login is temporarily unavailable. Please try again later."},
 		KeyAuthUnsupported:        {"Der Server bietet keine Anmeldung an. Bei unverschlüsselten Verbindungen ist sie oft erst nach STARTTLS möglich.", "The server offers no login. On unencrypted connections login is often only possible after STARTTLS."},
 		KeyAuthNoMechanism:        {"Der Server unterstützt kein passendes Anmeldeverfahren.", "The server supports no suitable login method."},

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -91,7 +93,7 @@ func (s *Service) testConnection(ctx context.Context, a Actor, id *int64, in Con
 	if err != nil {
 		return ConnTestResult{}, err
 	}
-	settings, err := s.connSettings(ctx, tid, id, in)
+	settings, grant, err := s.connSettings(ctx, tid, id, in)
 	if err != nil {
 		return ConnTestResult{}, err
 	}
@@ -127,6 +129,10 @@ func (s *Service) testConnection(ctx context.Context, a Actor, id *int64, in Con
 		return ConnTestResult{}, &Error{Status: http.StatusTooManyRequests, Key: "error.conntest_rate_limited", Params: map[string]string{"seconds": itoa(secs)}}
 	}
 
+	// The token is fetched only now, after the rate limit: a refresh asks the provider.
+	if grant != nil {
+		s.signInWithGrant(ctx, &settings, *grant)
+	}
 	tester := &conntest.Tester{Dialer: &netguard.Dialer{Policy: network.Policy}}
 	r := tester.Test(ctx, userKey, settings)
 
@@ -180,13 +186,63 @@ func langOf(lang string) string {
 	return "de"
 }
 
-// connSettings builds the settings under test from the stored account and the form input.
-func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in ConnTestInput) (conntest.Settings, error) {
+// connGrant is the OAuth2 grant a connection test signs in with.
+type connGrant struct {
+	mailbox  store.Mailbox
+	provider string
+}
+
+// signInWithGrant puts the account's OAuth2 access token into the settings, refreshed when
+// due, as the fetcher and the outbound queue get it. Without a token the test still runs up
+// to the login, which then says why: the grant must be renewed ("Erneut autorisieren"), or
+// the token could not be had; it never reads as a wrong password.
+func (s *Service) signInWithGrant(ctx context.Context, st *conntest.Settings, g connGrant) {
+	tok, err := s.AccountAccessToken(ctx, g.mailbox, g.provider)
+	switch {
+	case errors.Is(err, ErrReauthorize):
+		st.OAuth2Problem = conntest.OAuth2Reauthorize
+	case err != nil:
+		s.Log.Warn("conntest: oauth2 access token", "mailbox", g.mailbox.ID, "provider", g.provider, "err", err)
+		st.OAuth2Problem = conntest.OAuth2TokenUnavailable
+	default:
+		st.OAuth2Token = tok
+	}
+}
+
+// smtpOAuthProvider is the OAuth2 provider an account's own SMTP server is signed in to with,
+// or "" for a password login. It is the outbound queue's rule, so that the test logs in as
+// sending will: an OAuth2 receive type without a stored SMTP password uses its grant; the
+// settings key smtp_auth_method ("plain", "login", "xoauth2") overrides where it is set.
+func smtpOAuthProvider(m store.Mailbox, as AccountSettings) string {
+	provider := OAuthProviderFor(as.Receive.Type)
+	var ss struct {
+		AuthMethod string `json:"smtp_auth_method"`
+	}
+	if strings.TrimSpace(m.Settings) != "" {
+		_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
+	}
+	switch ss.AuthMethod {
+	case "plain", "login":
+		return ""
+	case "xoauth2":
+		return provider
+	}
+	if m.SMTP.HasPassword {
+		return "" // a stored SMTP password wins
+	}
+	return provider
+}
+
+// connSettings builds the settings under test from the stored account and the form input,
+// and the grant to sign in with when the account logs in with OAuth2 (C2) by the rules the
+// fetcher and the outbound queue follow. A password typed into the form wins over the grant:
+// the user is testing a password login.
+func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in ConnTestInput) (conntest.Settings, *connGrant, error) {
 	var st conntest.Settings
 	var v validator
 	proto := v.oneOf("protocol", in.Protocol, "receive", "imap", "pop3", "smtp")
 	if err := v.err(); err != nil {
-		return st, err
+		return st, nil, err
 	}
 	var (
 		m  store.Mailbox
@@ -195,19 +251,20 @@ func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in Con
 	if id != nil {
 		var err error
 		if m, err = accountMailbox(ctx, s.DB.Read(), tid, *id); err != nil {
-			return st, fromStore(err, "", "")
+			return st, nil, fromStore(err, "", "")
 		}
 		if as, err = ParseAccountSettings(m.Settings); err != nil {
-			return st, err
+			return st, nil, err
 		}
 	}
 	var sealed []byte
-	var secretContext string
+	var secretContext, provider string
 	switch proto {
 	case "smtp":
 		st = conntest.Settings{Protocol: conntest.ProtocolSMTP, Host: m.SMTP.Host, Port: m.SMTP.Port, Security: conntest.Security(m.SMTP.Security),
 			AuthEnabled: m.SMTP.Auth, Username: m.SMTP.Username}
 		sealed, secretContext = m.SMTP.PasswordEncrypted, smtpSecretContext(tid)
+		provider = smtpOAuthProvider(m, as)
 	default:
 		rs := as.Receive
 		typ := rs.Type
@@ -221,6 +278,7 @@ func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in Con
 			st.Protocol = conntest.ProtocolIMAP
 		}
 		sealed, secretContext = rs.PasswordSealed, ReceiveSecretContext(tid)
+		provider = OAuthProviderFor(rs.Type)
 	}
 	if in.Host != nil {
 		st.Host = strings.TrimSpace(*in.Host)
@@ -257,7 +315,13 @@ func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in Con
 		v.add(invalid("host", "error.required", nil))
 	}
 	if err := v.err(); err != nil {
-		return st, err
+		return st, nil, err
+	}
+	if id != nil && provider != "" && in.Password == nil && st.AuthEnabled {
+		if st.Protocol == conntest.ProtocolSMTP && st.Username == "" {
+			st.Username = m.Address // as the queue logs in
+		}
+		return st, &connGrant{mailbox: m, provider: provider}, nil
 	}
 	switch {
 	case in.Password != nil:
@@ -265,9 +329,9 @@ func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in Con
 	case len(sealed) > 0:
 		pw, err := s.Secrets.OpenString(secretContext, sealed)
 		if err != nil {
-			return st, fmt.Errorf("core: open stored password: %w", err)
+			return st, nil, fmt.Errorf("core: open stored password: %w", err)
 		}
 		st.Password = pw
 	}
-	return st, nil
+	return st, nil, nil
 }
