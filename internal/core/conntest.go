@@ -213,6 +213,14 @@ func (s *Service) signInWithGrant(ctx context.Context, st *conntest.Settings, g 
 // or "" for a password login. It is the outbound queue's rule, so that the test logs in as
 // sending will: an OAuth2 receive type without a stored SMTP password uses its grant; the
 // settings key smtp_auth_method ("plain", "login", "xoauth2") overrides where it is set.
+// SMTPOAuthProvider names the OAuth2 provider an account's own SMTP server is signed in to
+// with (XOAUTH2), or "" for a password login; the outbound queue and the connection test
+// follow this one rule.
+func SMTPOAuthProvider(m store.Mailbox) string {
+	as, _ := ParseAccountSettings(m.Settings) // unreadable: no receive type, no OAuth2
+	return smtpOAuthProvider(m, as)
+}
+
 func smtpOAuthProvider(m store.Mailbox, as AccountSettings) string {
 	provider := OAuthProviderFor(as.Receive.Type)
 	var ss struct {

@@ -74,24 +74,16 @@ type smtpLogin struct {
 // login, so an account that sent with one before keeps working unchanged. The user name is
 // the SMTP user (core fills in the receive user for these types), else the address.
 func smtpLoginOf(m store.Mailbox) smtpLogin {
-	var ss MailboxSendSettings
-	if strings.TrimSpace(m.Settings) != "" {
-		_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
-	}
-	as, _ := core.ParseAccountSettings(m.Settings) // unreadable: no receive type, no OAuth2
-	provider := core.OAuthProviderFor(as.Receive.Type)
 	l := smtpLogin{method: mailout.AuthPlain, username: m.SMTP.Username}
-	switch mailout.AuthMethod(ss.AuthMethod) {
-	case mailout.AuthLogin:
-		l.method = mailout.AuthLogin
-	case mailout.AuthPlain:
-	case mailout.AuthXOAuth2:
-		if provider != "" {
-			l.method, l.provider = mailout.AuthXOAuth2, provider
+	if provider := core.SMTPOAuthProvider(m); provider != "" {
+		l.method, l.provider = mailout.AuthXOAuth2, provider
+	} else {
+		var ss MailboxSendSettings
+		if strings.TrimSpace(m.Settings) != "" {
+			_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
 		}
-	default:
-		if provider != "" && !m.SMTP.HasPassword {
-			l.method, l.provider = mailout.AuthXOAuth2, provider
+		if mailout.AuthMethod(ss.AuthMethod) == mailout.AuthLogin {
+			l.method = mailout.AuthLogin
 		}
 	}
 	if l.username == "" {
