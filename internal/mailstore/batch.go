@@ -152,24 +152,13 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 			return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 		}
 	}
-	m := store.Message{
-		MailboxID: &primary, Direction: store.DirectionIn, Folder: "INBOX", MessageID: msgID,
-		InReplyTo: idList(pr.InReplyTo).first(), From: cleanText(pr.FromText, 2000), To: cleanText(pr.ToText, 4000),
-		Cc: cleanText(pr.CcText, 4000), Subject: pr.Subject, Size: int64(len(p.raw)), SHA256: p.sha, Raw: p.raw,
-		SentAt: b.tx.Now(),
-	}
-	if !pr.Date.IsZero() {
-		m.SentAt = pr.Date.UnixMilli()
-	}
+	m := b.message(p, primary, msgID)
+	m.Direction, m.Folder = store.DirectionIn, "INBOX"
 	if err := b.threadAndFile(ctx, tenantID, pr, &m); err != nil {
 		return StoredMessage{}, err
 	}
-	if td.privateCode != "" {
-		owner, err := b.privateOwner(ctx, tenantID, td.privateCode)
-		if err != nil {
-			return StoredMessage{}, err
-		}
-		m.PrivateOwnerID = &owner
+	if err := b.setPrivateOwner(ctx, tenantID, td, &m); err != nil {
+		return StoredMessage{}, err
 	}
 	stored, err := b.w.InsertMessage(ctx, tenantID, m)
 	if err != nil {
@@ -186,6 +175,35 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 	}
 	stored.Raw = nil
 	return StoredMessage{Message: stored}, nil
+}
+
+// message is the row of a delivery as its header describes it, for one mailbox; the caller
+// sets direction, folder and filing.
+func (b *Batch) message(p *Prepared, mailboxID int64, msgID string) store.Message {
+	pr := p.parsed
+	m := store.Message{
+		MailboxID: &mailboxID, MessageID: msgID,
+		InReplyTo: idList(pr.InReplyTo).first(), From: cleanText(pr.FromText, 2000), To: cleanText(pr.ToText, 4000),
+		Cc: cleanText(pr.CcText, 4000), Subject: pr.Subject, Size: int64(len(p.raw)), SHA256: p.sha, Raw: p.raw,
+		SentAt: b.tx.Now(),
+	}
+	if !pr.Date.IsZero() {
+		m.SentAt = pr.Date.UnixMilli()
+	}
+	return m
+}
+
+// setPrivateOwner marks mail of a private account (C3) with its owner.
+func (b *Batch) setPrivateOwner(ctx context.Context, tenantID int64, td tenantDelivery, m *store.Message) error {
+	if td.privateCode == "" {
+		return nil
+	}
+	owner, err := b.privateOwner(ctx, tenantID, td.privateCode)
+	if err != nil {
+		return err
+	}
+	m.PrivateOwnerID = &owner
+	return nil
 }
 
 // contactID returns the id of the tenant's contact with an address, 0 when there is none.

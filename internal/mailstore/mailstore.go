@@ -231,25 +231,14 @@ func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantD
 			return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 		}
 	}
-	m := store.Message{
-		MailboxID: &primary, Direction: store.DirectionOut, Folder: "Sent", Status: store.QueueSent, MessageID: msgID,
-		InReplyTo: idList(pr.InReplyTo).first(), From: cleanText(pr.FromText, 2000), To: cleanText(pr.ToText, 4000),
-		Cc: cleanText(pr.CcText, 4000), Subject: pr.Subject, Size: int64(len(p.raw)), SHA256: p.sha, Raw: p.raw,
-		SentAt: b.tx.Now(),
-	}
-	if !pr.Date.IsZero() {
-		m.SentAt = pr.Date.UnixMilli()
-	}
+	m := b.message(p, primary, msgID)
+	m.Direction, m.Folder, m.Status = store.DirectionOut, "Sent", store.QueueSent
 	contacts, err := b.fileSent(ctx, tenantID, pr, &m)
 	if err != nil {
 		return StoredMessage{}, err
 	}
-	if td.privateCode != "" {
-		owner, err := b.privateOwner(ctx, tenantID, td.privateCode)
-		if err != nil {
-			return StoredMessage{}, err
-		}
-		m.PrivateOwnerID = &owner
+	if err := b.setPrivateOwner(ctx, tenantID, td, &m); err != nil {
+		return StoredMessage{}, err
 	}
 	stored, err := b.w.InsertMessage(ctx, tenantID, m)
 	if err != nil {
