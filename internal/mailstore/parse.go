@@ -48,7 +48,7 @@ func ParseHeader(raw []byte) (Parsed, error) {
 	lr := io.LimitReader(bytes.NewReader(raw), maxHeaderBytes)
 	// A small buffer is enough: the header reader joins lines longer than it. A 64 KB
 	// buffer per message was a third of the parse time.
-	th, err := textproto.ReadHeader(bufio.NewReaderSize(lr, 4<<10))
+	th, err := textproto.ReadHeader(bufio.NewReaderSize(lr, min(len(raw), 4<<10)))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return p, fmt.Errorf("%w: %v", errUnparsable, err)
 	}
