@@ -2,15 +2,8 @@ package core
 
 import (
 	"context"
-	"encoding/json"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"net/url"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,45 +12,6 @@ import (
 	"postfach/internal/store/storetest"
 	"postfach/internal/testpeers"
 )
-
-// grantEndpoint is an in-process OAuth2 token endpoint (RFC 6749 §3.2): the code
-// "good-code" gives a token that is due for refresh at once; the refresh gives "at-2", or
-// invalid_grant once revoked.
-type grantEndpoint struct {
-	revoked atomic.Bool
-}
-
-func (e *grantEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	w.Header().Set("Content-Type", "application/json")
-	reply := func(status int, v any) { w.WriteHeader(status); _ = json.NewEncoder(w).Encode(v) }
-	switch r.Form.Get("grant_type") {
-	case "authorization_code":
-		if r.Form.Get("code") != "good-code" {
-			reply(400, map[string]string{"error": "invalid_grant"})
-			return
-		}
-		reply(200, map[string]any{"access_token": "at-1", "refresh_token": "rt-1", "token_type": "Bearer", "expires_in": 60})
-	case "refresh_token":
-		if e.revoked.Load() || r.Form.Get("refresh_token") != "rt-1" {
-			reply(400, map[string]string{"error": "invalid_grant", "error_description": "the grant was revoked"})
-			return
-		}
-		reply(200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600})
-	default:
-		reply(400, map[string]string{"error": "unsupported_grant_type"})
-	}
-}
-
-func hostPort(t *testing.T, addr string) (string, int) {
-	t.Helper()
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(p)
-	return host, port
-}
 
 // TestConnectionTestOAuth2 (C1, C2): the connection test of an Office 365 account signs in
 // with the access token of the account's grant, refreshed as the fetcher and the queue do:
@@ -70,19 +24,17 @@ func TestConnectionTestOAuth2(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newAccountsFixture(t, storetest.Open(t), "ctoauth")
-	ep := &grantEndpoint{}
-	ts := httptest.NewServer(ep)
-	defer ts.Close()
+	provider := testpeers.StartOAuthProvider(t)
 	if err := f.svc.SetOAuthApp(ctx, OAuthApp{Provider: OAuthMicrosoft, ClientID: "client", ClientSecret: "s3cret",
-		AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", Scopes: []string{"IMAP.AccessAsUser.All", "SMTP.Send", "offline_access"}}); err != nil {
+		AuthURL: provider.AuthURL, TokenURL: provider.TokenURL, Scopes: []string{"IMAP.AccessAsUser.All", "SMTP.Send", "offline_access"}}); err != nil {
 		t.Fatal(err)
 	}
 	const user = "o365@kunde.example"
-	dv := testpeers.StartDovecot(t, map[string]string{user: "at-2"}) // XOAUTH2 checks the token like a password
-	smtp := testpeers.StartSMTPServer(t, testpeers.SMTPConfig{Tokens: map[string]string{user: "at-2"}})
+	dv := testpeers.StartDovecot(t, map[string]string{user: testpeers.OAuthAccessToken}) // XOAUTH2 checks the token like a password
+	smtp := testpeers.StartSMTPServer(t, testpeers.SMTPConfig{Tokens: map[string]string{user: testpeers.OAuthAccessToken}})
 
-	imapHost, imapPort := hostPort(t, dv.IMAPAddr)
-	_, pop3Port := hostPort(t, dv.POP3Addr)
+	imapHost, imapPort := testpeers.HostPort(t, dv.IMAPAddr)
+	_, pop3Port := testpeers.HostPort(t, dv.POP3Addr)
 	acc, err := f.svc.CreateAccount(ctx, f.admin, AccountInput{Address: ptrTo(user),
 		Receive: &ReceiveInput{Type: ptrTo(ReceiveIMAPO365), Host: ptrTo(imapHost), Port: ptrTo(imapPort), Security: ptrTo("none"), Username: ptrTo(user)},
 		Send:    &SMTPInput{Host: ptrTo(smtp.Host), Port: ptrTo(smtp.Port), Security: ptrTo("none"), Auth: ptrTo(true)}})
@@ -95,8 +47,8 @@ func TestConnectionTestOAuth2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, _ := url.Parse(start.URL)
-		if _, err := f.svc.FinishAccountOAuth(ctx, u.Query().Get("state"), "good-code"); err != nil {
+		state, code := provider.SignIn(t, start.URL)
+		if _, err := f.svc.FinishAccountOAuth(ctx, state, code); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,11 +72,7 @@ func TestConnectionTestOAuth2(t *testing.T) {
 	}
 	test := func(a Actor, in ConnTestInput) ConnTestResult {
 		t.Helper()
-		r, err := f.svc.TestConnectionOn(ctx, a, &acc.ID, in, loopback)
-		if err != nil {
-			t.Fatalf("%+v: %v", in, err)
-		}
-		return r
+		return testOn(a, acc.ID, in)
 	}
 	granted := []ConnTestInput{
 		{Protocol: "receive"},
@@ -142,7 +90,7 @@ func TestConnectionTestOAuth2(t *testing.T) {
 	}
 
 	// The grant is revoked at the provider; an hour later the token is due for refresh.
-	ep.revoked.Store(true)
+	provider.SetRevoked(true)
 	f.svc.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	english := f.admin
 	english.Lang = "en"
@@ -171,7 +119,7 @@ func TestConnectionTestOAuth2(t *testing.T) {
 
 	// The provider does not answer: the test says the token could not be had, and the grant
 	// stays as it was (the fetcher will try again).
-	ts.Close()
+	provider.Close()
 	second := Actor{Kind: ActorAdmin, TenantID: f.tenant, UserID: 77, Name: "zweite", Lang: "de"} // its own rate-limit budget
 	if r := testOn(second, other.ID, ConnTestInput{Protocol: "receive"}); r.OK || r.FailedStep != "auth" || r.MessageKey != conntest.KeyAuthTokenUnavailable {
 		t.Errorf("test with the provider down: %+v", r)

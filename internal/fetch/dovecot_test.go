@@ -79,9 +79,7 @@ func TestDovecot(t *testing.T) {
 
 func TestDovecotUIDValidityChange(t *testing.T) {
 	t.Parallel()
-	dv := testpeers.StartDovecot(t, map[string]string{"ulla": "pw-ulla"})
-	fx := newFixture(t, storetest.Open(t), dv)
-	id := fx.account(t, "ulla@firma.example", core.ReceiveIMAP, dv.IMAPAddr, "starttls", "ulla", "pw-ulla", false)
+	dv, fx, id := dovecotAccount(t, "ulla", "starttls", false)
 	dv.Append(t, "ulla", "INBOX", message(1, "v"))
 	dv.Append(t, "ulla", "INBOX", message(2, "v"))
 	// The same bytes without a Message-ID twice would be one message; distinct ones are two.
@@ -108,10 +106,8 @@ func TestDovecotUIDValidityChange(t *testing.T) {
 // (C9), and imports a chosen folder besides INBOX.
 func TestDovecotFolders(t *testing.T) {
 	t.Parallel()
-	dv := testpeers.StartDovecot(t, map[string]string{"olaf": "pw-olaf"})
-	fx := newFixture(t, storetest.Open(t), dv)
+	dv, fx, id := dovecotAccount(t, "olaf", "tls", false)
 	ctx := context.Background()
-	id := fx.account(t, "olaf@firma.example", core.ReceiveIMAP, dv.IMAPSAddr, "tls", "olaf", "pw-olaf", false)
 	for _, f := range []string{"Sent", "Drafts", "Archive"} {
 		dv.Doveadm(t, "mailbox", "create", "-u", "olaf", f)
 	}
@@ -156,10 +152,8 @@ func TestDovecotFolders(t *testing.T) {
 // certificate we cannot verify is refused (C5).
 func TestInactiveAndUnverified(t *testing.T) {
 	t.Parallel()
-	dv := testpeers.StartDovecot(t, map[string]string{"ines": "pw-ines"})
+	dv, fx, id := dovecotAccount(t, "ines", "tls", true)
 	ctx := context.Background()
-	fx := newFixture(t, storetest.Open(t), dv)
-	id := fx.account(t, "ines@firma.example", core.ReceiveIMAP, dv.IMAPSAddr, "tls", "ines", "pw-ines", true)
 	dv.Append(t, "ines", "INBOX", message(1, "i"))
 	if _, err := fx.svc.SetAccountActive(ctx, fx.admin, id, false); err != nil {
 		t.Fatal(err)

@@ -221,17 +221,8 @@ func TestFetchFaults(t *testing.T) {
 
 func storedMessageIDs(t testing.TB, db *store.DB, mailboxID int64) map[string]bool {
 	t.Helper()
-	rows, err := db.Read().Query(context.Background(), `SELECT message_id FROM messages WHERE mailbox_id = ?`, mailboxID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
+	for _, s := range queryRows(t, db, column[string], `SELECT message_id FROM messages WHERE mailbox_id = ?`, mailboxID) {
 		out[strings.Trim(s, "<>")] = true
 	}
 	return out

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"postfach/internal/core"
 	"postfach/internal/store/storetest"
+	"postfach/internal/testpeers"
 )
 
 // xoauth2POP3 is an in-process POP3 server with an empty maildrop that accepts any
@@ -97,30 +97,24 @@ func TestGmailPOP3SignsInWithXOAUTH2(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	fx := newFixture(t, storetest.Open(t), nil)
-	ep := &tokenEndpoint{}
-	ts := httptest.NewServer(ep)
-	defer ts.Close()
-	if err := fx.svc.SetOAuthApp(ctx, core.OAuthApp{Provider: core.OAuthGoogle, ClientID: "client", ClientSecret: "s3cret",
-		AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", Scopes: []string{"https://mail.google.com/"}}); err != nil {
-		t.Fatal(err)
-	}
+	ep := fx.startOAuthProvider(t, core.OAuthGoogle, "https://mail.google.com/")
 	srv := startXOAUTH2POP3(t)
 	id := fx.account(t, "gmail@firma.example", core.ReceivePOP3Gmail, srv.ln.Addr().String(), "none", "kunde@gmail.example", "", false)
 	start, err := fx.svc.StartAccountOAuth(ctx, fx.admin, id, "https://postfach.example/api/v1/oauth/callback")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(start.URL)
-	if !strings.HasPrefix(start.URL, ts.URL+"/authorize") || u.Query().Get("scope") != "https://mail.google.com/" {
+	state, code := ep.SignIn(t, start.URL) // fails unless the URL is the provider's
+	if u, _ := url.Parse(start.URL); u.Query().Get("scope") != "https://mail.google.com/" {
 		t.Fatalf("authorisation URL %s", start.URL)
 	}
-	if _, err := fx.svc.FinishAccountOAuth(ctx, u.Query().Get("state"), "good-code"); err != nil {
+	if _, err := fx.svc.FinishAccountOAuth(ctx, state, code); err != nil {
 		t.Fatal(err)
 	}
 	fx.fetchNow(t, id)
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if want := "user=kunde@gmail.example\x01auth=Bearer at-2\x01\x01"; len(srv.logins) != 1 || srv.logins[0] != want {
+	if want := "user=kunde@gmail.example\x01auth=Bearer " + testpeers.OAuthAccessToken + "\x01\x01"; len(srv.logins) != 1 || srv.logins[0] != want {
 		t.Fatalf("XOAUTH2 logins %q, want one %q", srv.logins, want)
 	}
 }

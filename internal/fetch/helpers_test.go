@@ -16,6 +16,7 @@ import (
 	"postfach/internal/netguard"
 	"postfach/internal/secrets"
 	"postfach/internal/store"
+	"postfach/internal/store/storetest"
 	"postfach/internal/testpeers"
 )
 
@@ -68,6 +69,39 @@ func (fx *fixture) account(t testing.TB, address, typ, addr, security, user, pas
 	return acc.ID
 }
 
+// imapAccount creates the account user@firma.example that fetches the Dovecot user's mail
+// over IMAP with the password "pw-"+user: on the implicit-TLS port for security "tls", on
+// the plain port (STARTTLS or none) otherwise.
+func (fx *fixture) imapAccount(t testing.TB, dv *testpeers.Dovecot, user, security string, del bool) int64 {
+	t.Helper()
+	addr := dv.IMAPAddr
+	if security == "tls" {
+		addr = dv.IMAPSAddr
+	}
+	return fx.account(t, user+"@firma.example", core.ReceiveIMAP, addr, security, user, "pw-"+user, del)
+}
+
+// dovecotAccount starts a private Dovecot with the one user user (password "pw-"+user) and
+// a fixture with that user's IMAP account (see imapAccount).
+func dovecotAccount(t testing.TB, user, security string, del bool) (*testpeers.Dovecot, *fixture, int64) {
+	t.Helper()
+	dv := testpeers.StartDovecot(t, map[string]string{user: "pw-" + user})
+	fx := newFixture(t, storetest.Open(t), dv)
+	return dv, fx, fx.imapAccount(t, dv, user, security, del)
+}
+
+// startOAuthProvider registers an in-process token endpoint as the operator's application
+// at provider (Microsoft or Google).
+func (fx *fixture) startOAuthProvider(t testing.TB, provider string, scopes ...string) *testpeers.OAuthProvider {
+	t.Helper()
+	ep := testpeers.StartOAuthProvider(t)
+	if err := fx.svc.SetOAuthApp(context.Background(), core.OAuthApp{Provider: provider, ClientID: "client", ClientSecret: "s3cret",
+		AuthURL: ep.AuthURL, TokenURL: ep.TokenURL, Scopes: scopes}); err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
 // fetchNow runs one fetch of the account, as "fetch now" would.
 func (fx *fixture) fetchNow(t testing.TB, id int64) Result {
 	t.Helper()
@@ -82,20 +116,36 @@ func (fx *fixture) fetchNow(t testing.TB, id int64) Result {
 	return res
 }
 
-// storedHashes counts the account's stored messages by content hash.
-func storedHashes(t testing.TB, db *store.DB, mailboxID int64) map[string]int {
+// queryRows reads every row of a query; fields names the destinations of one row's columns.
+func queryRows[T any](t testing.TB, db *store.DB, fields func(*T) []any, query string, args ...any) []T {
 	t.Helper()
-	rows, err := db.Read().Query(context.Background(), `SELECT sha256 FROM messages WHERE mailbox_id = ?`, mailboxID)
+	rows, err := db.Read().Query(context.Background(), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
+	var out []T
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var v T
+		if err := rows.Scan(fields(&v)...); err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// column is the fields function of a query that selects one column.
+func column[T any](v *T) []any { return []any{v} }
+
+// storedHashes counts the account's stored messages by content hash.
+func storedHashes(t testing.TB, db *store.DB, mailboxID int64) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, s := range queryRows(t, db, column[string], `SELECT sha256 FROM messages WHERE mailbox_id = ?`, mailboxID) {
 		out[s]++
 	}
 	return out

@@ -4,19 +4,13 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"postfach/internal/core"
-	"postfach/internal/store/storetest"
-	"postfach/internal/testpeers"
 )
 
 // TestIdlePush: with polling set to an hour, new mail still arrives at once, because the
 // fetcher waits in IMAP IDLE (X6); "fetch now" reaches a source that is idling.
 func TestIdlePush(t *testing.T) {
 	t.Parallel()
-	dv := testpeers.StartDovecot(t, map[string]string{"iris": "pw-iris"})
-	fx := newFixture(t, storetest.Open(t), dv)
-	id := fx.account(t, "iris@firma.example", core.ReceiveIMAP, dv.IMAPAddr, "starttls", "iris", "pw-iris", true)
+	dv, fx, id := dovecotAccount(t, "iris", "starttls", true)
 	dv.Append(t, "iris", "INBOX", message(1, "idle"))
 	f := fx.f
 	f.NoIdle, f.PollInterval, f.Tick, f.Lease = false, time.Hour, 20*time.Millisecond, 3*time.Second

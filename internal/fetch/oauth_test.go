@@ -2,10 +2,7 @@ package fetch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,39 +13,8 @@ import (
 	"postfach/internal/core"
 	"postfach/internal/store"
 	"postfach/internal/store/storetest"
+	"postfach/internal/testpeers"
 )
-
-// tokenEndpoint is an in-process OAuth2 token endpoint (RFC 6749 §3.2) that can revoke.
-type tokenEndpoint struct {
-	calls    atomic.Int32
-	revoked  atomic.Bool
-	lastPKCE atomic.Value
-}
-
-func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.calls.Add(1)
-	_ = r.ParseForm()
-	w.Header().Set("Content-Type", "application/json")
-	reply := func(status int, v any) { w.WriteHeader(status); _ = json.NewEncoder(w).Encode(v) }
-	switch r.Form.Get("grant_type") {
-	case "authorization_code":
-		e.lastPKCE.Store(r.Form.Get("code_verifier"))
-		if r.Form.Get("code") != "good-code" {
-			reply(400, map[string]string{"error": "invalid_grant"})
-			return
-		}
-		// Expires within the refresh margin: the first use refreshes.
-		reply(200, map[string]any{"access_token": "at-1", "refresh_token": "rt-1", "token_type": "Bearer", "expires_in": 60})
-	case "refresh_token":
-		if e.revoked.Load() || r.Form.Get("refresh_token") != "rt-1" {
-			reply(400, map[string]string{"error": "invalid_grant", "error_description": "AADSTS50173: the grant was revoked"})
-			return
-		}
-		reply(200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600})
-	default:
-		reply(400, map[string]string{"error": "unsupported_grant_type"})
-	}
-}
 
 // TestOAuthGrantRefreshAndRevoke runs the grant, the refresh before expiry and a revoked
 // grant for every OAuth2 receive type (C2): the Office 365 types sign in at Microsoft, the
@@ -73,13 +39,7 @@ func TestOAuthGrantRefreshAndRevoke(t *testing.T) {
 func testOAuthGrant(t *testing.T, typ, provider string) {
 	ctx := context.Background()
 	fx := newFixture(t, storetest.Open(t), nil)
-	ep := &tokenEndpoint{}
-	ts := httptest.NewServer(ep)
-	defer ts.Close()
-	if err := fx.svc.SetOAuthApp(ctx, core.OAuthApp{Provider: provider, ClientID: "client", ClientSecret: "s3cret",
-		AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", Scopes: []string{"IMAP.AccessAsUser.All", "offline_access"}}); err != nil {
-		t.Fatal(err)
-	}
+	ep := fx.startOAuthProvider(t, provider, "IMAP.AccessAsUser.All", "offline_access")
 	id := fx.account(t, "o365@firma.example", typ, "127.0.0.1:1", "tls", "o365@firma.example", "", false)
 	if p := core.OAuthProviderFor(typ); p != provider {
 		t.Fatalf("provider %q, want %q", p, provider)
@@ -98,13 +58,14 @@ func testOAuthGrant(t *testing.T, typ, provider string) {
 	if q.Get("code_challenge_method") != "S256" || q.Get("login_hint") != "o365@firma.example" || q.Get("client_id") != "client" {
 		t.Fatalf("authorisation URL %s", start.URL)
 	}
-	if _, err := fx.svc.FinishAccountOAuth(ctx, q.Get("state"), "good-code"); err != nil {
+	state, code := ep.SignIn(t, start.URL)
+	if _, err := fx.svc.FinishAccountOAuth(ctx, state, code); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := ep.lastPKCE.Load().(string); v == "" {
+	if ep.CodeVerifier() == "" {
 		t.Fatal("no PKCE verifier sent")
 	}
-	if _, err := fx.svc.FinishAccountOAuth(ctx, q.Get("state"), "good-code"); err == nil {
+	if _, err := fx.svc.FinishAccountOAuth(ctx, state, code); err == nil {
 		t.Fatal("a state was accepted twice")
 	}
 
@@ -114,16 +75,16 @@ func testOAuthGrant(t *testing.T, typ, provider string) {
 	}
 	// The stored token expires in a minute: refreshed before use.
 	tok, err := fx.svc.AccountAccessToken(ctx, mb, provider)
-	if err != nil || tok != "at-2" {
+	if err != nil || tok != testpeers.OAuthAccessToken {
 		t.Fatalf("token %q, %v; want the refreshed one", tok, err)
 	}
-	calls := ep.calls.Load()
-	if tok, err := fx.svc.AccountAccessToken(ctx, mb, provider); err != nil || tok != "at-2" || ep.calls.Load() != calls {
+	calls := ep.Requests()
+	if tok, err := fx.svc.AccountAccessToken(ctx, mb, provider); err != nil || tok != testpeers.OAuthAccessToken || ep.Requests() != calls {
 		t.Fatalf("a valid token was refreshed again: %q, %v", tok, err)
 	}
 
 	// Revoked at the provider: once the token is due, the account shows "re-authorise".
-	ep.revoked.Store(true)
+	ep.SetRevoked(true)
 	fx.svc.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	if _, err := fx.svc.AccountAccessToken(ctx, mb, provider); !errors.Is(err, core.ErrReauthorize) {
 		t.Fatalf("revoked grant: %v", err)
@@ -133,14 +94,14 @@ func testOAuthGrant(t *testing.T, typ, provider string) {
 		t.Fatalf("status after revocation: %+v, %v", st, err)
 	}
 	// The fetcher reports it instead of failing silently, and does not hammer the provider.
-	calls = ep.calls.Load()
+	calls = ep.Requests()
 	if _, err := fx.svc.FetchAccountNow(ctx, fx.admin, id, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fx.f.RunSource(ctx, id); !errors.Is(err, core.ErrReauthorize) {
 		t.Fatalf("fetch of a revoked account: %v", err)
 	}
-	if ep.calls.Load() != calls {
+	if ep.Requests() != calls {
 		t.Fatal("the provider was asked again after invalid_grant")
 	}
 	src, _ := fx.db.Read().FetchSource(ctx, id)

@@ -25,39 +25,26 @@ type sentRow struct {
 
 func messageByHeaderID(t *testing.T, db *store.DB, tenantID int64, headerID string) []sentRow {
 	t.Helper()
-	rows, err := db.Read().Query(context.Background(), `SELECT id, direction, folder, status, COALESCE(thread_id, id), contact_id, filed_reason
+	return queryRows(t, db, func(r *sentRow) []any {
+		return []any{&r.id, &r.direction, &r.folder, &r.status, &r.threadID, &r.contactID, &r.filedReason}
+	}, `SELECT id, direction, folder, status, COALESCE(thread_id, id), contact_id, filed_reason
 		FROM messages WHERE tenant_id = ? AND message_id = ? ORDER BY id`, tenantID, headerID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []sentRow
-	for rows.Next() {
-		var r sentRow
-		if err := rows.Scan(&r.id, &r.direction, &r.folder, &r.status, &r.threadID, &r.contactID, &r.filedReason); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
-func int64Column(t *testing.T, db *store.DB, query string, args ...any) []int64 {
+// sentAccount gives the shared Dovecot the user and returns a fixture with that user's IMAP
+// account (see imapAccount), its Sent folder mapped to mapped; "" leaves the folder the
+// server marks \Sent.
+func sentAccount(t *testing.T, dv *testpeers.Dovecot, user, mapped string, del bool) (*fixture, int64) {
 	t.Helper()
-	rows, err := db.Read().Query(context.Background(), query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
+	dv.SetPassword(t, user, "pw-"+user)
+	fx := newFixture(t, storetest.Open(t), dv)
+	id := fx.imapAccount(t, dv, user, "starttls", del)
+	if mapped != "" {
+		if _, err := fx.svc.UpdateAccount(context.Background(), fx.admin, id, core.AccountInput{Folders: &core.FolderInput{Sent: ptr(mapped)}}); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, v)
 	}
-	return out
+	return fx, id
 }
 
 // TestDovecotSentFolder: mail in the account's Sent folder (C9) is the user's sent mail. It is
@@ -81,15 +68,8 @@ func TestDovecotSentFolder(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			user := fmt.Sprintf("sent%d", i)
-			dv.SetPassword(t, user, "pw-"+user)
-			fx := newFixture(t, storetest.Open(t), dv)
 			address := user + "@firma.example"
-			id := fx.account(t, address, core.ReceiveIMAP, dv.IMAPAddr, "starttls", user, "pw-"+user, false)
-			if tc.mapped != "" {
-				if _, err := fx.svc.UpdateAccount(ctx, fx.admin, id, core.AccountInput{Folders: &core.FolderInput{Sent: ptr(tc.mapped)}}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			fx, id := sentAccount(t, dv, user, tc.mapped, false)
 			var contacts []int64
 			for _, email := range []string{"kundin@example.org", "partner@example.org"} {
 				c, err := fx.svc.CreateContact(ctx, fx.admin, core.ContactInput{Email: ptr(email)})
@@ -144,11 +124,11 @@ func TestDovecotSentFolder(t *testing.T) {
 			if s.contactID == nil || *s.contactID != contacts[0] || s.filedReason != "recipient" {
 				t.Errorf("sent message filed at %v (%q), want the To: contact %d", s.contactID, s.filedReason, contacts[0])
 			}
-			linked := int64Column(t, fx.db, `SELECT contact_id FROM message_contacts WHERE tenant_id = ? AND message_id = ? ORDER BY contact_id`, fx.tenant, s.id)
+			linked := queryRows(t, fx.db, column[int64], `SELECT contact_id FROM message_contacts WHERE tenant_id = ? AND message_id = ? ORDER BY contact_id`, fx.tenant, s.id)
 			if !slices.Equal(linked, contacts) {
 				t.Errorf("sent message filed at contacts %v, want To and Cc %v", linked, contacts)
 			}
-			from := int64Column(t, fx.db, `SELECT mailbox_id FROM message_mailboxes WHERE tenant_id = ? AND message_id = ? AND role = 'from'`, fx.tenant, s.id)
+			from := queryRows(t, fx.db, column[int64], `SELECT mailbox_id FROM message_mailboxes WHERE tenant_id = ? AND message_id = ? AND role = 'from'`, fx.tenant, s.id)
 			if !slices.Equal(from, []int64{id}) {
 				t.Errorf("sent message's sending mailbox links %v, want the account %d", from, id)
 			}
@@ -174,10 +154,8 @@ func TestDovecotSentFolder(t *testing.T) {
 // they are recognised (by SHA-256, as parsed mail is) and not quarantined a second time.
 func TestDovecotQuarantineRescan(t *testing.T) {
 	t.Parallel()
-	dv := testpeers.StartDovecot(t, map[string]string{"quirin": "pw-quirin"})
-	fx := newFixture(t, storetest.Open(t), dv)
+	dv, fx, id := dovecotAccount(t, "quirin", "starttls", false)
 	ctx := context.Background()
-	id := fx.account(t, "quirin@firma.example", core.ReceiveIMAP, dv.IMAPAddr, "starttls", "quirin", "pw-quirin", false)
 	dv.Append(t, "quirin", "INBOX", []byte("kein Kopf, keine Felder\r\n\r\nText\r\n"))
 	dv.Append(t, "quirin", "INBOX", message(1, "q"))
 	if res := fx.fetchNow(t, id); res.Imported != 2 {
@@ -221,15 +199,7 @@ func TestDovecotSentKeptOnServer(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			user := fmt.Sprintf("keep%d", i)
-			dv.SetPassword(t, user, "pw-"+user)
-			fx := newFixture(t, storetest.Open(t), dv)
-			address := user + "@firma.example"
-			id := fx.account(t, address, core.ReceiveIMAP, dv.IMAPAddr, "starttls", user, "pw-"+user, true)
-			if tc.mapped != "" {
-				if _, err := fx.svc.UpdateAccount(ctx, fx.admin, id, core.AccountInput{Folders: &core.FolderInput{Sent: ptr(tc.mapped)}}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			fx, id := sentAccount(t, dv, user, tc.mapped, true)
 			deleted := []string{"INBOX", "Archive"}
 			for n, folder := range append(slices.Clone(tc.kept), deleted...) {
 				dv.Append(t, user, folder, message(n, user))

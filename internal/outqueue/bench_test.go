@@ -89,7 +89,7 @@ func runEndToEnd(t *testing.T, sinkAddr string, size, messages int) (rate float6
 	srv := httptest.NewServer((&httpx.Auth{Core: f.svc, Log: discardLog()}).Middleware(mux))
 	defer srv.Close()
 
-	host, port := splitAddr(t, sinkAddr)
+	host, port := testpeers.HostPort(t, sinkAddr)
 	s := mailout.Schedule{Steps: []time.Duration{100 * time.Millisecond}, Max: time.Second, Factor: 2, GiveUpAfter: time.Hour}
 	q := f.queue(mailout.Route{Host: host, Port: port, Security: mailout.SecurityNone}, func(c *outqueue.Config) {
 		c.Schedule = &s

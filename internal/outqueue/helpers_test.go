@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -229,13 +228,3 @@ func header(raw []byte, name string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func splitAddr(t testing.TB, addr string) (string, int) {
-	t.Helper()
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(port)
-	return host, n
-}

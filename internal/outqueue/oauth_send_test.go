@@ -2,12 +2,7 @@ package outqueue_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,50 +13,13 @@ import (
 	"postfach/internal/testpeers"
 )
 
-// oauthProvider is an in-process OAuth2 token endpoint (RFC 6749 §3.2) standing in for
-// Microsoft's: the code "good-code" gives a token that is due for refresh at once, the
-// refresh token gives "at-2". Revoked, it answers invalid_grant; down, it drops the
-// connection without an answer (a network failure).
-type oauthProvider struct {
-	refreshes atomic.Int32
-	revoked   atomic.Bool
-	down      atomic.Bool
-}
-
-func (p *oauthProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.down.Load() {
-		panic(http.ErrAbortHandler) // closes the connection, no response
-	}
-	_ = r.ParseForm()
-	w.Header().Set("Content-Type", "application/json")
-	reply := func(status int, v any) { w.WriteHeader(status); _ = json.NewEncoder(w).Encode(v) }
-	switch r.Form.Get("grant_type") {
-	case "authorization_code":
-		if r.Form.Get("code") != "good-code" {
-			reply(400, map[string]string{"error": "invalid_grant"})
-			return
-		}
-		reply(200, map[string]any{"access_token": "at-1", "refresh_token": "rt-1", "token_type": "Bearer", "expires_in": 60})
-	case "refresh_token":
-		p.refreshes.Add(1)
-		if p.revoked.Load() || r.Form.Get("refresh_token") != "rt-1" {
-			reply(400, map[string]string{"error": "invalid_grant", "error_description": "AADSTS50173: the grant was revoked"})
-			return
-		}
-		reply(200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600})
-	default:
-		reply(400, map[string]string{"error": "unsupported_grant_type"})
-	}
-}
-
-// startOAuthProvider registers the provider as the operator's Microsoft application.
-func (f *fixture) startOAuthProvider(t *testing.T) *oauthProvider {
+// startOAuthProvider registers an in-process token endpoint as the operator's Microsoft
+// application.
+func (f *fixture) startOAuthProvider(t *testing.T) *testpeers.OAuthProvider {
 	t.Helper()
-	p := &oauthProvider{}
-	ts := httptest.NewServer(p)
-	t.Cleanup(ts.Close)
+	p := testpeers.StartOAuthProvider(t)
 	if err := f.svc.SetOAuthApp(context.Background(), core.OAuthApp{Provider: core.OAuthMicrosoft, ClientID: "client", ClientSecret: "s3cret",
-		AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", Scopes: []string{"SMTP.Send", "offline_access"}}); err != nil {
+		AuthURL: p.AuthURL, TokenURL: p.TokenURL, Scopes: []string{"SMTP.Send", "offline_access"}}); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -83,20 +41,33 @@ func (f *fixture) oauthAccount(t *testing.T, smtp *smtpServer, receive core.Rece
 
 // grant runs the authorisation-code flow the way the browser does: start, then the
 // provider's redirect back with the code.
-func (f *fixture) grant(t *testing.T, id int64) {
+func (f *fixture) grant(t *testing.T, p *testpeers.OAuthProvider, id int64) {
 	t.Helper()
 	ctx := context.Background()
 	start, err := f.svc.StartAccountOAuth(ctx, f.admin, id, "https://postfach.test/api/v1/oauth/callback")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(start.URL)
-	if err != nil {
+	state, code := p.SignIn(t, start.URL)
+	if _, err := f.svc.FinishAccountOAuth(ctx, state, code); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.FinishAccountOAuth(ctx, u.Query().Get("state"), "good-code"); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// grantedAccount is an Office 365 account of user whose grant is in place, sending through
+// an SMTP server that takes the refreshed access token for user.
+func (f *fixture) grantedAccount(t *testing.T, user string) (*testpeers.OAuthProvider, *smtpServer, int64) {
+	t.Helper()
+	p := f.startOAuthProvider(t)
+	ts := startServer(t, plain, nil, func(s *smtpServer) { s.tokens = map[string]string{user: testpeers.OAuthAccessToken} })
+	id := f.oauthAccount(t, ts, oauthHost(user), nil)
+	f.grant(t, p, id)
+	return p, ts, id
+}
+
+// untilNextAttempt moves the clock a second past the delivery's next attempt.
+func (f *fixture) untilNextAttempt(d core.Delivery) {
+	f.clock.Advance(time.Duration(d.NextAttemptAt-f.clock.Now().UnixMilli())*time.Millisecond + time.Second)
 }
 
 func (f *fixture) oauthState(t *testing.T, id int64) core.FetchStatus {
@@ -119,10 +90,7 @@ func oauthHost(user string) core.ReceiveInput {
 func TestOAuthAccountSendsWithRefreshedToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	p := f.startOAuthProvider(t)
-	ts := startServer(t, plain, nil, func(s *smtpServer) { s.tokens = map[string]string{"anna.o365@kunde.example": "at-2"} })
-	id := f.oauthAccount(t, ts, oauthHost("anna.o365@kunde.example"), nil)
-	f.grant(t, id)
+	p, ts, id := f.grantedAccount(t, "anna.o365@kunde.example")
 
 	res := f.send(t, core.SendInput{Sender: "mailbox:" + itoa(id), To: to("kunde@example.org")})
 	drain(t, f.queue(ts.route(mailout.SecurityNone)))
@@ -135,7 +103,7 @@ func TestOAuthAccountSendsWithRefreshedToken(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].mech != "XOAUTH2" || msgs[0].user != "anna.o365@kunde.example" {
 		t.Fatalf("arrived: %+v", msgs)
 	}
-	if p.refreshes.Load() == 0 {
+	if p.Refreshes() == 0 {
 		t.Fatal("the token due for refresh was not refreshed")
 	}
 	if got := header(msgs[0].data, "message-id"); got != "<"+res.MessageID+">" {
@@ -149,11 +117,8 @@ func TestOAuthAccountSendsWithRefreshedToken(t *testing.T) {
 func TestOAuthRevokedGrantWaitsForReauthorisation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	p := f.startOAuthProvider(t)
-	ts := startServer(t, plain, nil, func(s *smtpServer) { s.tokens = map[string]string{"o365@kunde.example": "at-2"} })
-	id := f.oauthAccount(t, ts, oauthHost("o365@kunde.example"), nil)
-	f.grant(t, id)
-	p.revoked.Store(true)
+	p, ts, id := f.grantedAccount(t, "o365@kunde.example")
+	p.SetRevoked(true)
 	q := f.queue(ts.route(mailout.SecurityNone))
 
 	res := f.send(t, core.SendInput{Sender: "mailbox:" + itoa(id), To: to("kunde@example.org")})
@@ -174,16 +139,16 @@ func TestOAuthRevokedGrantWaitsForReauthorisation(t *testing.T) {
 	}
 
 	// The next attempt finds the account waiting for a sign-in and leaves the provider alone.
-	refreshes := p.refreshes.Load()
-	f.clock.Advance(time.Duration(d.NextAttemptAt-f.clock.Now().UnixMilli())*time.Millisecond + time.Second)
+	refreshes := p.Refreshes()
+	f.untilNextAttempt(d)
 	drain(t, q)
-	if d = f.delivery(t, res.ID); d.State != store.QueueDeferred || d.Attempts != 2 || p.refreshes.Load() != refreshes {
-		t.Fatalf("second attempt: %+v, provider asked %d times more", d.QueueEntry, p.refreshes.Load()-refreshes)
+	if d = f.delivery(t, res.ID); d.State != store.QueueDeferred || d.Attempts != 2 || p.Refreshes() != refreshes {
+		t.Fatalf("second attempt: %+v, provider asked %d times more", d.QueueEntry, p.Refreshes()-refreshes)
 	}
 
-	p.revoked.Store(false)
-	f.grant(t, id)
-	f.clock.Advance(time.Duration(d.NextAttemptAt-f.clock.Now().UnixMilli())*time.Millisecond + time.Second)
+	p.SetRevoked(false)
+	f.grant(t, p, id)
+	f.untilNextAttempt(d)
 	drain(t, q)
 	if d = f.delivery(t, res.ID); d.State != store.QueueSent {
 		t.Fatalf("after the new sign-in: %+v", d.QueueEntry)
@@ -203,12 +168,9 @@ func TestOAuthProviderUnreachableIsRetried(t *testing.T) {
 	if _, err := f.svc.UpdateUser(context.Background(), f.admin, f.user.UserID, core.UserInput{Lang: &en}); err != nil {
 		t.Fatal(err)
 	}
-	p := f.startOAuthProvider(t)
-	ts := startServer(t, plain, nil, func(s *smtpServer) { s.tokens = map[string]string{"o365@kunde.example": "at-2"} })
-	id := f.oauthAccount(t, ts, oauthHost("o365@kunde.example"), nil)
-	f.grant(t, id)
+	p, ts, id := f.grantedAccount(t, "o365@kunde.example")
 	q := f.queue(ts.route(mailout.SecurityNone))
-	p.down.Store(true)
+	p.SetDown(true)
 
 	res := f.send(t, core.SendInput{Sender: "mailbox:" + itoa(id), To: to("kunde@example.org")})
 	drain(t, q)
@@ -220,8 +182,8 @@ func TestOAuthProviderUnreachableIsRetried(t *testing.T) {
 		t.Fatalf("a network failure changed the grant: %+v", st)
 	}
 
-	p.down.Store(false)
-	f.clock.Advance(time.Duration(d.NextAttemptAt-f.clock.Now().UnixMilli())*time.Millisecond + time.Second)
+	p.SetDown(false)
+	f.untilNextAttempt(d)
 	drain(t, q)
 	if d = f.delivery(t, res.ID); d.State != store.QueueSent || len(ts.messages()) != 1 {
 		t.Fatalf("after the provider is back: %+v", d.QueueEntry)
@@ -255,15 +217,15 @@ func TestOAuthAccountWithSMTPPasswordKeepsIt(t *testing.T) {
 // passwd-file entry, so the copy succeeds only with the refreshed token.
 func TestOAuthSentCopyInDovecot(t *testing.T) {
 	t.Parallel()
-	dc := testpeers.StartDovecot(t, map[string]string{"anna": "at-2"})
+	dc := testpeers.StartDovecot(t, map[string]string{"anna": testpeers.OAuthAccessToken})
 	f := newFixture(t)
-	f.startOAuthProvider(t)
-	ts := startServer(t, plain, nil, func(s *smtpServer) { s.tokens = map[string]string{"anna": "at-2"} })
-	host, port := splitAddr(t, dc.IMAPAddr)
+	p := f.startOAuthProvider(t)
+	ts := startServer(t, plain, nil, func(s *smtpServer) { s.tokens = map[string]string{"anna": testpeers.OAuthAccessToken} })
+	host, port := testpeers.HostPort(t, dc.IMAPAddr)
 	sec, user, sent, yes := "starttls", "anna", "Gesendet", true
 	id := f.oauthAccount(t, ts, core.ReceiveInput{Host: &host, Port: &port, Security: &sec, Username: &user},
 		&core.FolderInput{Sent: &sent, CopyToSent: &yes})
-	f.grant(t, id)
+	f.grant(t, p, id)
 	q := f.queue(ts.route(mailout.SecurityNone), func(c *outqueue.Config) {
 		c.SentCopy = &outqueue.IMAPSentCopy{Core: f.svc, RootCAs: dc.CA.Pool()}
 	})

@@ -386,7 +386,7 @@ func TestSmtpSink(t *testing.T) {
 	t.Parallel()
 	sink := testpeers.StartSMTPSink(t, "-c")
 	f := newFixture(t)
-	host, port := splitAddr(t, sink.Addr)
+	host, port := testpeers.HostPort(t, sink.Addr)
 	q := f.queue(mailout.Route{Host: host, Port: port, Security: mailout.SecurityNone})
 	var ids []int64
 	for i := range 30 {

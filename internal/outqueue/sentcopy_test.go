@@ -19,7 +19,7 @@ func TestCopyToSentInDovecot(t *testing.T) {
 	dc := testpeers.StartDovecot(t, map[string]string{"anna": "imap-geheim"})
 	f := newFixture(t)
 	ctx := context.Background()
-	host, port := splitAddr(t, dc.IMAPAddr)
+	host, port := testpeers.HostPort(t, dc.IMAPAddr)
 	addr, typ, sec, user, pw, sent, yes := "anna@kunde.example", core.ReceiveIMAP, "starttls", "anna", "imap-geheim", "Gesendet", true
 	acc, err := f.svc.CreateAccount(ctx, f.admin, core.AccountInput{Address: &addr,
 		Receive: &core.ReceiveInput{Type: &typ, Host: &host, Port: &port, Security: &sec, Username: &user, Password: &pw},

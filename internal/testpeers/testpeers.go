@@ -12,9 +12,11 @@
 // broken CI machine cannot pass by skipping everything.
 // scripts/install-test-deps.sh installs every peer.
 //
-// Two helpers run no external peer: StartSMTPServer is a go-smtp server in
-// the test binary for failures a test scripts per command, and StartServe
-// runs "postfach serve" itself so crash tests can kill and restart it.
+// Some helpers run no external peer: StartSMTPServer is a go-smtp server in
+// the test binary for failures a test scripts per command, StartOAuthProvider
+// an OAuth2 token endpoint in the test binary that can revoke a grant or be
+// down, and StartServe runs "postfach serve" itself so crash tests can kill
+// and restart it.
 package testpeers
 
 import (
