@@ -352,10 +352,11 @@ func (s *Service) sendRoute(ctx context.Context, tid int64, from policy.Option) 
 // bodies, with its pictures as inline parts.
 func (s *Service) appendSignature(ctx context.Context, tid, uid int64, out *mailout.Outgoing) error {
 	// Most tenants have no signature; rendering builds a sanitiser policy, so look first.
-	tx := s.DB.Read()
-	_, errGeneral := tx.SignatureFor(ctx, tid, nil)
-	_, errOwn := tx.SignatureFor(ctx, tid, &uid)
-	if errors.Is(errGeneral, store.ErrNotFound) && errors.Is(errOwn, store.ErrNotFound) {
+	has, err := s.DB.Read().HasSignature(ctx, tid, uid)
+	if err != nil {
+		return fmt.Errorf("core: signature: %w", err)
+	}
+	if !has {
 		return nil
 	}
 	sig, err := s.RenderSignature(ctx, tid, uid)

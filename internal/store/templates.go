@@ -119,6 +119,17 @@ func (tx *Tx) SignatureFor(ctx context.Context, tenantID int64, userID *int64) (
 	return s, nil
 }
 
+// HasSignature reports whether a send of the user would carry a signature: the tenant's
+// general one or the user's own (one statement, asked on every send).
+func (tx *Tx) HasSignature(ctx context.Context, tenantID, userID int64) (bool, error) {
+	var n int
+	err := tx.queryRow(ctx, `SELECT COUNT(*) FROM signatures WHERE tenant_id = ? AND (user_id IS NULL OR user_id = ?)`, tenantID, userID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("has signature: %w", mapErr(err))
+	}
+	return n > 0, nil
+}
+
 // Signatures lists a tenant's signatures, the general one first.
 func (tx *Tx) Signatures(ctx context.Context, tenantID int64) ([]Signature, error) {
 	rows, err := tx.query(ctx, `SELECT id, tenant_id, user_id, body_html, updated_at FROM signatures WHERE tenant_id = ? ORDER BY COALESCE(user_id, 0)`, tenantID)
