@@ -237,7 +237,7 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 		m := store.Message{Direction: store.DirectionOut, Folder: "Sent", MessageID: out.MessageID, InReplyTo: out.InReplyTo,
 			ContactID: contactID, SenderUserID: &uid, From: from.Address, To: joinAddresses(out.To), Cc: joinAddresses(out.Cc),
 			Subject: out.Subject, SentAt: out.Date.UnixMilli(), Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:]),
-			Raw: raw, Status: store.QueueQueued}
+			Raw: raw, Status: store.QueueQueued, IdempotencyKey: key}
 		if contactID != nil {
 			m.FiledReason = "recipient"
 		}
@@ -255,11 +255,6 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 		}
 		if err := tx.LinkMessageContacts(ctx, tid, m.ID, contacts); err != nil {
 			return err
-		}
-		if key != "" {
-			if err := tx.SetIdempotencyKey(ctx, tid, m.ID, key); err != nil {
-				return err
-			}
 		}
 		if from.MailboxID != 0 {
 			if err := tx.LinkMessageMailbox(ctx, tid, m.ID, from.MailboxID, store.RoleFrom); err != nil {

@@ -48,6 +48,10 @@ type Message struct {
 	Status         string `json:"status,omitempty"`
 	CreatedAt      int64  `json:"created_at"`
 	Raw            []byte `json:"-"`
+	// IdempotencyKey is written by InsertMessage (the API's Idempotency-Key of a send) and
+	// not read back; "" stores NULL. The unique index (tenant, key) turns a repeated key
+	// into ErrConflict, which rolls the send back.
+	IdempotencyKey string `json:"-"`
 }
 
 // messageCols selects a message without its raw bytes; every query aliases messages as m,
@@ -79,11 +83,17 @@ func (tx *Tx) InsertMessage(ctx context.Context, tenantID int64, m Message) (Mes
 	if m.ThreadID != 0 {
 		thread = m.ThreadID
 	}
+	var key any
+	if m.IdempotencyKey != "" {
+		key = m.IdempotencyKey
+	}
 	id, err := tx.insertID(ctx, `INSERT INTO messages (tenant_id, mailbox_id, direction, folder, message_id, in_reply_to, thread_id, contact_id,
-		filed_reason, journal, private_owner_id, sender_user_id, from_addr, to_addrs, cc_addrs, subject, sent_at, size, sha256, raw, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		filed_reason, journal, private_owner_id, sender_user_id, from_addr, to_addrs, cc_addrs, subject, sent_at, size, sha256, raw, status, created_at,
+		idempotency_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tenantID, m.MailboxID, m.Direction, m.Folder, m.MessageID, m.InReplyTo, thread, m.ContactID,
-		m.FiledReason, m.Journal, m.PrivateOwnerID, m.SenderUserID, m.From, m.To, m.Cc, m.Subject, m.SentAt, m.Size, m.SHA256, m.Raw, m.Status, m.CreatedAt)
+		m.FiledReason, m.Journal, m.PrivateOwnerID, m.SenderUserID, m.From, m.To, m.Cc, m.Subject, m.SentAt, m.Size, m.SHA256, m.Raw, m.Status, m.CreatedAt,
+		key)
 	if err != nil {
 		return m, fmt.Errorf("insert message: %w", err)
 	}

@@ -123,16 +123,6 @@ func (tx *Tx) EnqueueOutbound(ctx context.Context, tenantID int64, e QueueEntry)
 	return e, nil
 }
 
-// SetIdempotencyKey stores the client's idempotency key on a message. The unique index
-// (tenant, key) turns a repeated key into ErrConflict, which rolls the whole send back.
-func (tx *Tx) SetIdempotencyKey(ctx context.Context, tenantID, messageID int64, key string) error {
-	_, err := tx.exec(ctx, `UPDATE messages SET idempotency_key = ? WHERE tenant_id = ? AND id = ?`, key, tenantID, messageID)
-	if err != nil {
-		return fmt.Errorf("set idempotency key: %w", err)
-	}
-	return nil
-}
-
 // MessageIDByIdempotencyKey finds the message a key created before.
 func (tx *Tx) MessageIDByIdempotencyKey(ctx context.Context, tenantID int64, key string) (int64, error) {
 	var id int64
