@@ -38,6 +38,7 @@ type groupCommit struct {
 type writeBatch struct {
 	stx     *sql.Tx
 	stmts   map[string]*sql.Stmt // prepared statements bound to stx, shared by its writers
+	ran     int                  // writers whose function ran on it, failed ones included
 	writers int
 	done    chan struct{} // closed after the commit or rollback; err is final then
 	err     error
@@ -46,6 +47,10 @@ type writeBatch struct {
 // errBatchAborted is what the writers of a batch get when the transaction was lost under
 // them (SQLite rolls a whole transaction back on some errors); their work is not durable.
 var errBatchAborted = errors.New("store: the shared transaction was rolled back")
+
+// errFirstWriterFailed says the transaction's only writer so far failed: it is rolled back
+// whole, which touches nobody else.
+var errFirstWriterFailed = errors.New("store: the first writer failed")
 
 func newGroupCommit(max int) *groupCommit {
 	return &groupCommit{turn: make(chan struct{}, 1), max: max}
@@ -88,6 +93,8 @@ func (db *DB) inSharedTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	fnErr, lost := db.runWriter(ctx, b, fn)
 	switch {
+	case errors.Is(lost, errFirstWriterFailed):
+		g.abort(b, nil) // nobody else's work was in it
 	case lost != nil:
 		g.abort(b, lost)
 	case fnErr == nil:
@@ -137,11 +144,23 @@ func (db *DB) runWriter(ctx context.Context, b *writeBatch, fn func(tx *Tx) erro
 	// INSERT or UPDATE by rolling back the entire transaction, which holds other writers'
 	// work. A writer that gives up still gets its answer after its statements finish.
 	bg := context.WithoutCancel(ctx)
-	if _, err := b.stx.ExecContext(bg, "SAVEPOINT pf_writer"); err != nil {
-		return err, fmt.Errorf("%w: savepoint: %v", errBatchAborted, err)
+	tx := &Tx{q: b.stx, dialect: db.dialect, now: db.Now(), shared: true, db: db, stx: b.stx, bound: b.stmts}
+	// The first writer of a transaction needs no savepoint: if it fails, the whole
+	// transaction is rolled back (most batches have one writer: the inbound committer's).
+	first := b.ran == 0
+	b.ran++
+	if !first {
+		if _, err := b.stx.ExecContext(bg, "SAVEPOINT pf_writer"); err != nil {
+			return err, fmt.Errorf("%w: savepoint: %v", errBatchAborted, err)
+		}
 	}
-	fnErr = fn(&Tx{q: b.stx, dialect: db.dialect, now: db.Now(), shared: true, db: db, stx: b.stx, bound: b.stmts})
-	if fnErr != nil {
+	fnErr = fn(tx)
+	switch {
+	case first && fnErr != nil:
+		return fnErr, errFirstWriterFailed
+	case first:
+		return nil, nil
+	case fnErr != nil:
 		if _, err := b.stx.ExecContext(bg, "ROLLBACK TO pf_writer"); err != nil {
 			return fnErr, fmt.Errorf("%w: %v", errBatchAborted, err)
 		}
