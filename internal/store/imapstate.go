@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -48,16 +49,55 @@ func scanIMAPFolder(s interface{ Scan(...any) error }) (IMAPFolder, error) {
 	return f, mapErr(err)
 }
 
-// uidValidity derives a folder's UIDVALIDITY from the creation time in seconds, so a folder
-// deleted and created again under the same name gets a new one (RFC 9051 §2.3.1.1).
+// uidValidity derives a folder's UIDVALIDITY from the creation time in seconds.
 func uidValidity(nowMillis int64) int64 { return (nowMillis / 1000) & 0x7fffffff }
 
-// EnsureIMAPFolders creates the default folders of a hosted mailbox that are missing.
+// schemaIMAPUIDValidity keeps, per mailbox, the last UIDVALIDITY given to a folder. The
+// creation second alone repeats when a folder is deleted (or renamed) and created again
+// under the same name within one second, and RFC 9051 §2.3.1.1 wants the new one greater.
+const schemaIMAPUIDValidity = `ALTER TABLE mailboxes ADD COLUMN imap_uid_validity BIGINT NOT NULL DEFAULT 0`
+
+// nextUIDValidity hands out a UIDVALIDITY for a new folder of the mailbox: the creation
+// second, or one more than the last one given when that is not greater. The update locks
+// the mailbox row, so concurrent creations (other instances) take turns.
+func (tx *Tx) nextUIDValidity(ctx context.Context, mailboxID int64) (int64, error) {
+	now := uidValidity(tx.now)
+	var v int64
+	err := tx.queryRow(ctx, `UPDATE mailboxes SET imap_uid_validity = CASE WHEN imap_uid_validity + 1 > ? THEN imap_uid_validity + 1 ELSE ? END
+		WHERE id = ? RETURNING imap_uid_validity`, now, now, mailboxID).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("next uidvalidity: %w", mapErr(err))
+	}
+	return v, nil
+}
+
+// EnsureIMAPFolders creates the default folders of a hosted mailbox that are missing (all of
+// them at its first login; one a client deleted at a later one).
 func (tx *Tx) EnsureIMAPFolders(ctx context.Context, tenantID, mailboxID int64) error {
+	rows, err := tx.query(ctx, `SELECT name FROM imap_folders WHERE mailbox_id = ?`, mailboxID)
+	if err != nil {
+		return fmt.Errorf("ensure imap folders: %w", err)
+	}
+	have, err := collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return fmt.Errorf("ensure imap folders: %w", err)
+	}
+	var v int64
 	for _, f := range DefaultIMAPFolders {
+		if slices.Contains(have, f.Name) {
+			continue
+		}
+		if v == 0 {
+			if v, err = tx.nextUIDValidity(ctx, mailboxID); err != nil {
+				return err
+			}
+		}
 		_, err := tx.exec(ctx, `INSERT INTO imap_folders (tenant_id, mailbox_id, name, special_use, uid_validity, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox_id, name) DO NOTHING`,
-			tenantID, mailboxID, f.Name, f.SpecialUse, uidValidity(tx.now), tx.now)
+			tenantID, mailboxID, f.Name, f.SpecialUse, v, tx.now)
 		if err != nil {
 			return fmt.Errorf("ensure imap folder %s: %w", f.Name, err)
 		}
@@ -97,8 +137,12 @@ func (tx *Tx) IMAPFolderByID(ctx context.Context, mailboxID, id int64) (IMAPFold
 
 // CreateIMAPFolder adds a user folder; an existing name is ErrConflict.
 func (tx *Tx) CreateIMAPFolder(ctx context.Context, tenantID, mailboxID int64, name string) (IMAPFolder, error) {
+	v, err := tx.nextUIDValidity(ctx, mailboxID)
+	if err != nil {
+		return IMAPFolder{}, fmt.Errorf("create imap folder: %w", err)
+	}
 	id, err := tx.insertID(ctx, `INSERT INTO imap_folders (tenant_id, mailbox_id, name, uid_validity, created_at) VALUES (?, ?, ?, ?, ?)`,
-		tenantID, mailboxID, name, uidValidity(tx.now), tx.now)
+		tenantID, mailboxID, name, v, tx.now)
 	if err != nil {
 		return IMAPFolder{}, fmt.Errorf("create imap folder: %w", err)
 	}

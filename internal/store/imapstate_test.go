@@ -299,3 +299,61 @@ func TestIMAPAssignNew(t *testing.T) {
 		t.Fatalf("expunged message offered again: %d", len(left))
 	}
 }
+
+// TestUIDValidityGrowsForAFolderCreatedAgain re-creates folders within the same second:
+// after a delete, after a rename, and a default folder a client deleted. Each new folder
+// must get a greater UIDVALIDITY than the one it replaces (RFC 9051 §2.3.1.1).
+func TestUIDValidityGrowsForAFolderCreatedAgain(t *testing.T) {
+	t.Parallel()
+	f := newIMAPFixture(t)
+	second := time.UnixMilli(1_800_000_000_000)
+	f.db.SetClock(func() time.Time { return second })
+	in := func(fn func(tx *store.Tx) error) {
+		t.Helper()
+		if err := f.db.InTx(f.ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first, again, renamedAway, afterRename store.IMAPFolder
+	in(func(tx *store.Tx) (err error) {
+		first, err = tx.CreateIMAPFolder(f.ctx, f.mb.TenantID, f.mb.ID, "Projekte")
+		return err
+	})
+	in(func(tx *store.Tx) error { return tx.DeleteIMAPFolder(f.ctx, f.mb.ID, first.ID) })
+	in(func(tx *store.Tx) (err error) {
+		again, err = tx.CreateIMAPFolder(f.ctx, f.mb.TenantID, f.mb.ID, "Projekte")
+		return err
+	})
+	if again.UIDValidity <= first.UIDValidity {
+		t.Fatalf("re-created after delete: UIDVALIDITY %d, before %d", again.UIDValidity, first.UIDValidity)
+	}
+	in(func(tx *store.Tx) error { return tx.RenameIMAPFolder(f.ctx, f.mb.ID, again.ID, "Archiv") })
+	in(func(tx *store.Tx) (err error) {
+		renamedAway, err = tx.IMAPFolderByID(f.ctx, f.mb.ID, again.ID)
+		if err != nil {
+			return err
+		}
+		afterRename, err = tx.CreateIMAPFolder(f.ctx, f.mb.TenantID, f.mb.ID, "Projekte")
+		return err
+	})
+	if afterRename.UIDValidity <= renamedAway.UIDValidity {
+		t.Fatalf("created after rename: UIDVALIDITY %d, renamed folder %d", afterRename.UIDValidity, renamedAway.UIDValidity)
+	}
+	var trash, trashAgain store.IMAPFolder
+	in(func(tx *store.Tx) (err error) {
+		if trash, err = tx.IMAPFolderByName(f.ctx, f.mb.ID, "Trash"); err != nil {
+			return err
+		}
+		if err := tx.DeleteIMAPFolder(f.ctx, f.mb.ID, trash.ID); err != nil {
+			return err
+		}
+		if err := tx.EnsureIMAPFolders(f.ctx, f.mb.TenantID, f.mb.ID); err != nil {
+			return err
+		}
+		trashAgain, err = tx.IMAPFolderByName(f.ctx, f.mb.ID, "Trash")
+		return err
+	})
+	if trashAgain.UIDValidity <= trash.UIDValidity {
+		t.Fatalf("default folder re-created: UIDVALIDITY %d, before %d", trashAgain.UIDValidity, trash.UIDValidity)
+	}
+}

@@ -27,6 +27,7 @@ var migrations = []migration{
 	{9, "webhooks", schemaWebhooks},
 	{10, "filing", schemaFiling},
 	{11, "quarantine dedup", schemaQuarantineDedup},
+	{12, "imap uidvalidity per mailbox", schemaIMAPUIDValidity},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
 	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
 }
