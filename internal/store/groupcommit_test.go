@@ -190,3 +190,48 @@ func TestGroupCommitCancelledWriterDoesNotAbortTheBatch(t *testing.T) {
 		t.Fatalf("rows %v", rows)
 	}
 }
+
+// TestGroupCommitWaiterThatGivesUpDoesNotStrandTheBatch: the holder leaves the transaction
+// open because a writer is queued, and that writer gives up instead of taking its turn;
+// the holder's work must still be committed.
+func TestGroupCommitWaiterThatGivesUpDoesNotStrandTheBatch(t *testing.T) {
+	for range 20 { // the waiter's select picks the turn or the cancellation at random
+		db := openGroupCommitDB(t)
+		ctx := context.Background()
+		release, holding := make(chan struct{}), make(chan struct{})
+		holderDone := make(chan error, 1)
+		go func() {
+			holderDone <- db.InTx(ctx, func(tx *Tx) error {
+				close(holding)
+				<-release
+				_, err := tx.exec(ctx, `INSERT INTO gc_rows (writer) VALUES ('holder')`)
+				return err
+			})
+		}()
+		<-holding
+		gaveUp, cancel := context.WithCancel(ctx)
+		waiterDone := make(chan error, 1)
+		go func() {
+			waiterDone <- db.InTx(gaveUp, func(tx *Tx) error {
+				_, err := tx.exec(ctx, `INSERT INTO gc_rows (writer) VALUES ('waiter')`)
+				return err
+			})
+		}()
+		for db.group.waiting.Load() != 1 {
+			runtime.Gosched()
+		}
+		cancel()
+		close(release)
+		if err := <-holderDone; err != nil {
+			t.Fatalf("holder: %v", err)
+		}
+		werr := <-waiterDone
+		rows := gcRows(t, db)
+		if !rows["holder"] {
+			t.Fatal("the holder's row is not committed")
+		}
+		if (werr == nil) != rows["waiter"] {
+			t.Fatalf("waiter returned %v, its row present %v", werr, rows["waiter"])
+		}
+	}
+}
