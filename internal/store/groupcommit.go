@@ -91,7 +91,19 @@ func (db *DB) inSharedTx(ctx context.Context, fn func(tx *Tx) error) error {
 		<-g.turn
 		return err
 	}
-	fnErr, lost := db.runWriter(ctx, b, fn)
+	var fnErr, lost error
+	var panicked any
+	func() {
+		defer func() { panicked = recover() }()
+		fnErr, lost = db.runWriter(ctx, b, fn)
+	}()
+	if panicked != nil {
+		// The turn must not die with the writer (an HTTP handler's panic is recovered and
+		// the server goes on): the transaction and everything in it is given up.
+		g.abort(b, fmt.Errorf("%w: a writer panicked", errBatchAborted))
+		<-g.turn
+		panic(panicked)
+	}
 	switch {
 	case errors.Is(lost, errFirstWriterFailed):
 		g.abort(b, nil) // nobody else's work was in it

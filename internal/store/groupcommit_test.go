@@ -235,3 +235,32 @@ func TestGroupCommitWaiterThatGivesUpDoesNotStrandTheBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitSurvivesAPanickingWriter: the panic reaches its caller, and the store keeps
+// taking writes afterwards (the turn is not lost with the writer).
+func TestGroupCommitSurvivesAPanickingWriter(t *testing.T) {
+	db := openGroupCommitDB(t)
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the writer's panic did not reach its caller")
+			}
+		}()
+		_ = db.InTx(ctx, func(tx *Tx) error {
+			if _, err := tx.exec(ctx, `INSERT INTO gc_rows (writer) VALUES ('panicked')`); err != nil {
+				return err
+			}
+			panic("writer bug")
+		})
+	}()
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, `INSERT INTO gc_rows (writer) VALUES ('after')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rows := gcRows(t, db); rows["panicked"] || !rows["after"] {
+		t.Fatalf("rows %v", rows)
+	}
+}
