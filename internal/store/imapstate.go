@@ -216,10 +216,13 @@ func (tx *Tx) AddIMAPEntries(ctx context.Context, f IMAPFolder, entries []NewIMA
 // it) that have no IMAP entry yet, oldest first: mail the inbound server stored since the
 // last look. Membership is the store's usual mailbox filter.
 func (tx *Tx) UnassignedMessages(ctx context.Context, tenantID, mailboxID int64, limit int) ([]Message, error) {
+	// A set difference, not NOT EXISTS: both databases run it as one pass over the mailbox's
+	// rows whatever their statistics say. PostgreSQL planned the anti-join as a nested loop
+	// while its statistics of a young table were stale, and the probe grew quadratically.
 	rows, err := tx.query(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.tenant_id = ? AND m.id IN (
 			SELECT id FROM messages WHERE tenant_id = ? AND mailbox_id = ?
-			UNION SELECT message_id FROM message_mailboxes WHERE tenant_id = ? AND mailbox_id = ?)
-		AND NOT EXISTS (SELECT 1 FROM imap_messages i WHERE i.mailbox_id = ? AND i.message_id = m.id)
+			UNION SELECT message_id FROM message_mailboxes WHERE tenant_id = ? AND mailbox_id = ?
+			EXCEPT SELECT message_id FROM imap_messages WHERE mailbox_id = ?)
 		ORDER BY m.id LIMIT `+fmt.Sprint(limit), tenantID, tenantID, mailboxID, tenantID, mailboxID, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("unassigned messages: %w", err)
