@@ -145,11 +145,8 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 		msgID = pr.MessageID
 		// RFC 5321 §4.5.4.1: a client may retry a message whose 250 it never saw.
 		dup, err := b.w.FindDuplicate(ctx, tenantID, primary, msgID, p.sha)
-		if err == nil {
-			return StoredMessage{Message: store.Message{ID: dup, TenantID: tenantID, MessageID: msgID}, Duplicate: true}, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+		if sm, found, err := earlier(tenantID, msgID, dup, err); err != nil || found {
+			return sm, err
 		}
 	}
 	m := b.message(p, primary, msgID)
@@ -175,6 +172,19 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 	}
 	stored.Raw = nil
 	return StoredMessage{Message: stored}, nil
+}
+
+// earlier turns the result of a duplicate look-up into the message stored before (found),
+// or nothing when there is none.
+func earlier(tenantID int64, msgID string, dup int64, err error) (StoredMessage, bool, error) {
+	switch {
+	case err == nil:
+		return StoredMessage{Message: store.Message{ID: dup, TenantID: tenantID, MessageID: msgID}, Duplicate: true}, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return StoredMessage{}, false, nil
+	default:
+		return StoredMessage{}, false, fmt.Errorf("mailstore: %w", err)
+	}
 }
 
 // message is the row of a delivery as its header describes it, for one mailbox; the caller

@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -224,11 +223,8 @@ func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantD
 	if msgID == "" {
 		msgID = pr.MessageID
 		dup, err := b.tx.SentMessageByMessageID(ctx, tenantID, primary, msgID)
-		if err == nil {
-			return StoredMessage{Message: store.Message{ID: dup, TenantID: tenantID, MessageID: msgID}, Duplicate: true}, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+		if sm, found, err := earlier(tenantID, msgID, dup, err); err != nil || found {
+			return sm, err
 		}
 	}
 	m := b.message(p, primary, msgID)
