@@ -219,6 +219,9 @@ func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder
 		return fmt.Errorf("select: %w", err)
 	}
 	validity := sel.UIDValidity
+	if folder == "INBOX" {
+		r.inboxUIDNext = sel.UIDNext
+	}
 	st, err := r.f.DB.Read().IMAPFolderState(ctx, r.mb.ID, folder)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && st.UIDValidity != validity) {
 		// First import, or RFC 9051 §2.3.1.1: the server renumbered the folder. Start over;
@@ -408,12 +411,18 @@ func (r *sourceRun) expunge(ctx context.Context, c *imapclient.Client, folder st
 // idle waits in IDLE on INBOX until new mail, a "fetch now", the IdleFor limit or the end
 // of ctx, renewing the lease meanwhile. It reports whether to fetch again.
 func (r *sourceRun) idle(ctx context.Context, s *imapSession) (bool, error) {
-	if _, err := s.c.Select("INBOX", &imap.SelectOptions{ReadOnly: !r.as.Receive.DeleteOnServer}).Wait(); err != nil {
+	sel, err := s.c.Select("INBOX", &imap.SelectOptions{ReadOnly: !r.as.Receive.DeleteOnServer}).Wait()
+	if err != nil {
 		return false, fmt.Errorf("fetch: select INBOX: %w", err)
 	}
 	select {
 	case <-s.newMail: // EXISTS of the SELECT itself
 	default:
+	}
+	if sel.UIDNext != r.inboxUIDNext {
+		// Mail arrived after the fetch and before this SELECT: IDLE would report nothing
+		// new for it (the server has told us already), so fetch again first.
+		return true, nil
 	}
 	if r.onIdle != nil {
 		r.onIdle()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/emersion/go-imap/v2"
 	"net"
 	"strconv"
 
@@ -27,6 +28,10 @@ type sourceRun struct {
 	// onIdle is called when the run starts waiting in IDLE (the loop frees a worker slot).
 	onIdle func()
 	warn   error // a problem that did not stop the run (a message over the size limit)
+	// inboxUIDNext is INBOX's UIDNEXT as the last fetch of it saw it: IDLE starts only when
+	// the SELECT before it still reports that, so mail that arrived between the fetch and
+	// IDLE is not left waiting for the next timed run.
+	inboxUIDNext imap.UID
 }
 
 func (r *sourceRun) run(ctx context.Context) (Result, error) {
