@@ -1,13 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -50,23 +46,9 @@ func TestHostedDelete(t *testing.T) {
 	shared := deliver("From: kunde@example.org\r\nTo: info@makler.example, verkauf@makler.example\r\nSubject: An beide\r\nMessage-ID: <s1@example.org>\r\n\r\nan beide\r\n", f.box, second.Mailbox)
 
 	// An IMAP session that stays open during the deletion.
-	cmd := exec.Command(python(t), "-c", pyPrelude+`
-m = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS"]), ssl_context=ctx)
-m.login(U, P)
-typ, data = m.select("INBOX")
-print("ready", data[0].decode(), flush=True)
-sys.stdin.readline()
-wait_closed(m)
-`)
-	cmd.Env = append(cmd.Environ(), f.env()...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(stdout)
-	if line, _ := r.ReadString('\n'); strings.TrimSpace(line) != "ready 3" {
-		t.Fatalf("python: %q", line)
+	ready, end := f.openIMAPSession(t)
+	if ready != "ready 3" {
+		t.Fatalf("python: %q", ready)
 	}
 
 	p, err := f.srv.Core.HostedDeletePreview(ctx, f.admin, f.box.ID)
@@ -93,10 +75,7 @@ wait_closed(m)
 		t.Fatalf("delete: %+v %v (preview %+v)", done, err, p.Counts)
 	}
 
-	fmt.Fprintln(stdin, "go")
-	rest, _ := io.ReadAll(r)
-	_ = cmd.Wait()
-	if !strings.Contains(string(rest), "closed") {
+	if rest := end(); !strings.Contains(rest, "closed") {
 		t.Errorf("open IMAP session after the deletion: %s", rest)
 	}
 	if _, err := db.Read().Mailbox(ctx, f.box.TenantID, f.box.ID); !errors.Is(err, store.ErrNotFound) {

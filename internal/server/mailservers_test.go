@@ -145,6 +145,35 @@ func hostPort(addr string) (string, string) {
 	return h, p
 }
 
+// openIMAPSession starts a Python IMAP client that logs in, selects INBOX and waits. It
+// returns the "ready <messages>" line it printed, and end, which lets the client send NOOP
+// and returns what it printed after that ("closed" when the server ended the session).
+func (f mailFixture) openIMAPSession(t *testing.T) (ready string, end func() string) {
+	t.Helper()
+	cmd := exec.Command(python(t), "-c", pyPrelude+`
+m = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS"]), ssl_context=ctx)
+m.login(U, P)
+typ, data = m.select("INBOX")
+print("ready", data[0].decode(), flush=True)
+sys.stdin.readline()
+wait_closed(m)
+`)
+	cmd.Env = append(cmd.Environ(), f.env()...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stdout)
+	ready, _ = r.ReadString('\n')
+	return strings.TrimSpace(ready), func() string {
+		fmt.Fprintln(stdin, "go")
+		rest, _ := io.ReadAll(r)
+		_ = cmd.Wait()
+		return string(rest)
+	}
+}
+
 func (f mailFixture) env() []string {
 	_, imapTLS := hostPort(f.addrs.IMAPTLS)
 	_, imap := hostPort(f.addrs.IMAP)
@@ -345,33 +374,16 @@ func TestHostedNewPasswordEndsSessions(t *testing.T) {
 		t.Fatalf("show password: %q %v", shown, err)
 	}
 	// An IMAP session that stays open while the password changes.
-	cmd := exec.Command(python(t), "-c", pyPrelude+`
-m = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS"]), ssl_context=ctx)
-m.login(U, P)
-m.select("INBOX")
-print("ready", flush=True)
-sys.stdin.readline()
-wait_closed(m)
-`)
-	cmd.Env = append(cmd.Environ(), f.env()...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(stdout)
-	if line, _ := r.ReadString('\n'); !strings.HasPrefix(line, "ready") {
-		t.Fatalf("python: %q", line)
+	ready, end := f.openIMAPSession(t)
+	if !strings.HasPrefix(ready, "ready") {
+		t.Fatalf("python: %q", ready)
 	}
 	newPW, err := f.srv.Core.RegenerateHostedPassword(ctx, f.admin, f.box.ID)
 	if err != nil || len(newPW) < 26 {
 		t.Fatalf("regenerate: %q %v", newPW, err)
 	}
 	time.Sleep(200 * time.Millisecond) // let the BYE reach the client before it sends NOOP
-	fmt.Fprintln(stdin, "go")
-	rest, _ := io.ReadAll(r)
-	_ = cmd.Wait()
-	if !strings.Contains(string(rest), "closed") {
+	if rest := end(); !strings.Contains(rest, "closed") {
 		t.Errorf("open IMAP session after a new password: %s", rest)
 	}
 	out, err := f.runPy(t, pyPrelude+`
