@@ -311,7 +311,7 @@ func (r *sourceRun) imapFolder(ctx context.Context, c *imapclient.Client, folder
 			return b.err
 		}
 		err := r.commit(ctx, func(tx *store.Tx) error {
-			batch := mailstore.NewBatch(r.f.DB, tx)
+			batch := mailstore.NewBatch(tx)
 			for i, uid := range b.uids {
 				id, err := r.storeMessage(ctx, tx, batch, folder, sent, b.msgs[i])
 				if err != nil {

@@ -94,7 +94,7 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 			return nil
 		}
 		err := r.commit(ctx, func(tx *store.Tx) error {
-			b := mailstore.NewBatch(r.f.DB, tx)
+			b := mailstore.NewBatch(tx)
 			for _, m := range batch {
 				id, err := r.storeMessage(ctx, tx, b, "", false, m.m)
 				if err != nil {

@@ -81,11 +81,10 @@ func Prepare(d Delivery) *Prepared {
 
 // Batch delivers prepared messages inside one transaction. Look-ups that many messages of
 // a batch repeat (the contact of a sender, the owner of a private account, whether a tenant
-// wants webhooks) are asked once per batch; the statements come from a store.MessageWriter.
+// wants webhooks) are asked once per batch; the store runs its statements prepared.
 // A Batch lives as long as its transaction and is not safe for concurrent use.
 type Batch struct {
 	tx       *store.Tx
-	w        *store.MessageWriter
 	contacts map[tenantKey]int64 // 0: no contact
 	owners   map[tenantKey]int64
 	hooks    map[int64]bool
@@ -96,10 +95,9 @@ type tenantKey struct {
 	key      string
 }
 
-// NewBatch starts a batch in tx. db enables statements prepared once per connection; nil
-// runs plain statements.
-func NewBatch(db *store.DB, tx *store.Tx) *Batch {
-	return &Batch{tx: tx, w: db.MessageWriter(tx), contacts: map[tenantKey]int64{}, owners: map[tenantKey]int64{}, hooks: map[int64]bool{}}
+// NewBatch starts a batch in tx.
+func NewBatch(tx *store.Tx) *Batch {
+	return &Batch{tx: tx, contacts: map[tenantKey]int64{}, owners: map[tenantKey]int64{}, hooks: map[int64]bool{}}
 }
 
 // Deliver stores one prepared message: one row per tenant, threaded and filed, or the raw
@@ -144,7 +142,7 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 	if msgID == "" {
 		msgID = pr.MessageID
 		// RFC 5321 §4.5.4.1: a client may retry a message whose 250 it never saw.
-		dup, err := b.w.FindDuplicate(ctx, tenantID, primary, msgID, p.sha)
+		dup, err := b.tx.FindDuplicate(ctx, tenantID, primary, msgID, p.sha)
 		if sm, found, err := earlier(tenantID, msgID, dup, err); err != nil || found {
 			return sm, err
 		}
@@ -157,7 +155,7 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 	if err := b.setPrivateOwner(ctx, tenantID, td, &m); err != nil {
 		return StoredMessage{}, err
 	}
-	stored, err := b.w.InsertMessage(ctx, tenantID, m)
+	stored, err := b.tx.InsertMessage(ctx, tenantID, m)
 	if err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 	}
@@ -167,7 +165,7 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 			links = append(links, store.MailboxLink{MessageID: stored.ID, MailboxID: mb.ID, Role: role})
 		}
 	}
-	if err := b.w.LinkMessageMailboxes(ctx, tenantID, links); err != nil {
+	if err := b.tx.LinkMessageMailboxes(ctx, tenantID, links); err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 	}
 	stored.Raw = nil
@@ -222,7 +220,7 @@ func (b *Batch) contactID(ctx context.Context, tenantID int64, address string) (
 	if id, ok := b.contacts[k]; ok {
 		return id, nil
 	}
-	id, err := b.w.ContactIDByEmail(ctx, tenantID, address)
+	id, err := b.tx.ContactIDByEmail(ctx, tenantID, address)
 	if errors.Is(err, store.ErrNotFound) {
 		id, err = 0, nil
 	}

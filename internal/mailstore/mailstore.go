@@ -62,7 +62,7 @@ const (
 // It is Prepare followed by a one-message Batch; a group commit prepares outside its
 // transaction and shares one Batch among the deliveries of a transaction instead.
 func Deliver(ctx context.Context, tx *store.Tx, d Delivery) (Stored, error) {
-	return NewBatch(nil, tx).Deliver(ctx, Prepare(d))
+	return NewBatch(tx).Deliver(ctx, Prepare(d))
 }
 
 // threadAndFile joins the conversation of the message that this one answers and files it
@@ -236,7 +236,7 @@ func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantD
 	if err := b.setPrivateOwner(ctx, tenantID, td, &m); err != nil {
 		return StoredMessage{}, err
 	}
-	stored, err := b.w.InsertMessage(ctx, tenantID, m)
+	stored, err := b.tx.InsertMessage(ctx, tenantID, m)
 	if err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 	}
@@ -245,7 +245,7 @@ func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantD
 	}
 	// The account sent it: the VIP rule (H7) and the mailbox filter see it as its sender.
 	links := []store.MailboxLink{{MessageID: stored.ID, MailboxID: primary, Role: store.RoleFrom}}
-	if err := b.w.LinkMessageMailboxes(ctx, tenantID, links); err != nil {
+	if err := b.tx.LinkMessageMailboxes(ctx, tenantID, links); err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 	}
 	stored.Raw = nil

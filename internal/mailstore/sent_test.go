@@ -13,7 +13,7 @@ func (f *fixture) deliverSent(raw string, mb store.Mailbox) Stored {
 	f.tx(func(tx *store.Tx) error {
 		var err error
 		p := Prepare(Delivery{Source: "imap", Mailboxes: []store.Mailbox{mb}, Raw: []byte(strings.ReplaceAll(raw, "\n", "\r\n")), Hostname: "mx.test"})
-		out, err = NewBatch(nil, tx).DeliverSent(f.ctx, p)
+		out, err = NewBatch(tx).DeliverSent(f.ctx, p)
 		return err
 	})
 	return out

@@ -169,7 +169,7 @@ func (c *Committer) commit(batch []*job) {
 		return
 	}
 	err := c.db.InTx(context.Background(), func(tx *store.Tx) error {
-		b := mailstore.NewBatch(c.db, tx)
+		b := mailstore.NewBatch(tx)
 		for _, j := range live {
 			if _, err := b.Deliver(context.Background(), j.prepared); err != nil {
 				return err
@@ -193,7 +193,7 @@ func (c *Committer) commit(batch []*job) {
 	c.mu.Unlock()
 	for _, j := range live {
 		j.done <- c.db.InTx(context.Background(), func(tx *store.Tx) error {
-			if _, err := mailstore.NewBatch(c.db, tx).Deliver(context.Background(), j.prepared); err != nil {
+			if _, err := mailstore.NewBatch(tx).Deliver(context.Background(), j.prepared); err != nil {
 				return fmt.Errorf("delivery: %w", err)
 			}
 			return nil

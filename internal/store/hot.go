@@ -15,21 +15,9 @@ type stmtCache struct {
 	stmts map[string]*sql.Stmt
 }
 
+// prepared returns q prepared on the pool, from the cache when it was prepared before.
 func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
-	db.cache.mu.Lock()
-	defer db.cache.mu.Unlock()
-	if st, ok := db.cache.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	if db.cache.stmts == nil {
-		db.cache.stmts = map[string]*sql.Stmt{}
-	}
-	db.cache.stmts[q] = st
-	return st, nil
+	return db.prepareCached(ctx, q, false)
 }
 
 // maxCachedStmts bounds the statements Tx keeps prepared; SQL built with a variable number
@@ -40,33 +28,39 @@ const maxCachedStmts = 2048
 // cachedStmt returns q prepared on the pool, or nil when the cache is full or q does not
 // prepare (running it unprepared then reports the error).
 func (db *DB) cachedStmt(ctx context.Context, q string) *sql.Stmt {
+	st, _ := db.prepareCached(ctx, q, true)
+	return st
+}
+
+// prepareCached looks q up in the cache and prepares it when missing; bounded gives nil
+// instead once the cache is full. It prepares without holding the lock: preparing waits for
+// a pool connection, and a goroutine holding one may be waiting for the lock.
+func (db *DB) prepareCached(ctx context.Context, q string, bounded bool) (*sql.Stmt, error) {
 	db.cache.mu.Lock()
 	st, ok := db.cache.stmts[q]
 	full := len(db.cache.stmts) >= maxCachedStmts
 	db.cache.mu.Unlock()
 	if ok {
-		return st
+		return st, nil
 	}
-	if full {
-		return nil
+	if bounded && full {
+		return nil, nil
 	}
-	// Prepared without holding the lock: preparing waits for a pool connection, and a
-	// goroutine holding one may be waiting for the lock.
 	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
 	if err != nil {
-		return nil
+		return nil, mapErr(err)
 	}
 	db.cache.mu.Lock()
 	defer db.cache.mu.Unlock()
 	if have, ok := db.cache.stmts[q]; ok {
 		st.Close()
-		return have
+		return have, nil
 	}
 	if db.cache.stmts == nil {
 		db.cache.stmts = map[string]*sql.Stmt{}
 	}
 	db.cache.stmts[q] = st
-	return st
+	return st, nil
 }
 
 // SenderCandidates returns the mailboxes a user could use by grants and flags: the tenant's

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -279,128 +278,15 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// MessageWriter runs the statements of the inbound delivery path (duplicate check, contact
-// look-up, insert, mailbox links) inside one transaction. On a transaction of DB.InTx its
-// statements are prepared once per database connection and reused by every later batch:
-// parsing the SQL text on each call cost about a quarter of the group-commit goroutine's
-// time, and that goroutine is what bounds inbound ingest. Elsewhere (a read-only Tx, a nil
-// db) it runs the plain statements.
-type MessageWriter struct {
-	db    *DB
-	tx    *Tx
-	stx   *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-// MessageWriter returns a writer for tx; db may be nil.
-func (db *DB) MessageWriter(tx *Tx) *MessageWriter {
-	w := &MessageWriter{db: db, tx: tx}
-	if stx, ok := tx.q.(*sql.Tx); ok && db != nil {
-		w.stx = stx
-	}
-	return w
-}
-
-// stmt returns q bound to the transaction, or nil when statements are not prepared.
-func (w *MessageWriter) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if w.stx == nil {
-		return nil, nil
-	}
-	if st, ok := w.stmts[q]; ok {
-		return st, nil
-	}
-	shared, err := w.db.prepared(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	st := w.stx.StmtContext(ctx, shared) // closed with the transaction
-	if w.stmts == nil {
-		w.stmts = map[string]*sql.Stmt{}
-	}
-	w.stmts[q] = st
-	return st, nil
-}
-
-func (w *MessageWriter) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return w.tx.queryRow(ctx, q, args...), nil
-	}
-	return st.QueryRowContext(w.tx.stmtCtx(ctx), args...), nil
-}
-
-func (w *MessageWriter) exec(ctx context.Context, q string, args ...any) error {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		_, err = w.tx.exec(ctx, q, args...)
-		return err
-	}
-	_, err = st.ExecContext(w.tx.stmtCtx(ctx), args...)
-	return mapErr(err)
-}
-
-// FindDuplicate is Tx.FindDuplicate on the writer's statements.
-func (w *MessageWriter) FindDuplicate(ctx context.Context, tenantID, mailboxID int64, messageID, sha string) (int64, error) {
-	row, err := w.queryRow(ctx, `SELECT id FROM messages WHERE tenant_id = ? AND message_id = ? AND mailbox_id = ? AND sha256 = ? ORDER BY id LIMIT 1`,
-		tenantID, messageID, mailboxID, sha)
-	if err != nil {
-		return 0, fmt.Errorf("find duplicate: %w", err)
-	}
-	var id int64
-	if err := row.Scan(&id); err != nil {
-		return 0, fmt.Errorf("find duplicate: %w", mapErr(err))
-	}
-	return id, nil
-}
-
 // ContactIDByEmail finds the id of the tenant's contact with an address (ErrNotFound when
 // there is none).
-func (w *MessageWriter) ContactIDByEmail(ctx context.Context, tenantID int64, email string) (int64, error) {
-	row, err := w.queryRow(ctx, `SELECT id FROM contacts WHERE tenant_id = ? AND email = ? ORDER BY id LIMIT 1`, tenantID, NormalizeAddress(email))
-	if err != nil {
-		return 0, fmt.Errorf("contact by email: %w", err)
-	}
+func (tx *Tx) ContactIDByEmail(ctx context.Context, tenantID int64, email string) (int64, error) {
 	var id int64
-	if err := row.Scan(&id); err != nil {
+	err := tx.queryRow(ctx, `SELECT id FROM contacts WHERE tenant_id = ? AND email = ? ORDER BY id LIMIT 1`, tenantID, NormalizeAddress(email)).Scan(&id)
+	if err != nil {
 		return 0, fmt.Errorf("contact %q: %w", email, mapErr(err))
 	}
 	return id, nil
-}
-
-// InsertMessage is Tx.InsertMessage on the writer's statements.
-func (w *MessageWriter) InsertMessage(ctx context.Context, tenantID int64, m Message) (Message, error) {
-	m.TenantID = tenantID
-	if m.CreatedAt == 0 {
-		m.CreatedAt = w.tx.now
-	}
-	if m.Folder == "" {
-		m.Folder = "INBOX"
-	}
-	var thread any
-	if m.ThreadID != 0 {
-		thread = m.ThreadID
-	}
-	row, err := w.queryRow(ctx, `INSERT INTO messages (tenant_id, mailbox_id, direction, folder, message_id, in_reply_to, thread_id, contact_id,
-		filed_reason, journal, private_owner_id, sender_user_id, from_addr, to_addrs, cc_addrs, subject, sent_at, size, sha256, raw, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		tenantID, m.MailboxID, m.Direction, m.Folder, m.MessageID, m.InReplyTo, thread, m.ContactID,
-		m.FiledReason, m.Journal, m.PrivateOwnerID, m.SenderUserID, m.From, m.To, m.Cc, m.Subject, m.SentAt, m.Size, m.SHA256, m.Raw, m.Status, m.CreatedAt)
-	if err != nil {
-		return m, fmt.Errorf("insert message: %w", err)
-	}
-	if err := row.Scan(&m.ID); err != nil {
-		return m, fmt.Errorf("insert message: %w", mapErr(err))
-	}
-	if m.ThreadID == 0 {
-		m.ThreadID = m.ID
-	}
-	return m, nil
 }
 
 // MailboxLink is one row of message_mailboxes.
@@ -412,7 +298,7 @@ type MailboxLink struct {
 
 // LinkMessageMailboxes records many (message, mailbox, role) rows of a tenant with one
 // multi-row INSERT.
-func (w *MessageWriter) LinkMessageMailboxes(ctx context.Context, tenantID int64, links []MailboxLink) error {
+func (tx *Tx) LinkMessageMailboxes(ctx context.Context, tenantID int64, links []MailboxLink) error {
 	if len(links) == 0 {
 		return nil
 	}
@@ -426,7 +312,7 @@ func (w *MessageWriter) LinkMessageMailboxes(ctx context.Context, tenantID int64
 		b.WriteString("(?, ?, ?, ?)")
 		args = append(args, tenantID, l.MessageID, l.MailboxID, l.Role)
 	}
-	if err := w.exec(ctx, b.String(), args...); err != nil {
+	if _, err := tx.exec(ctx, b.String(), args...); err != nil {
 		return fmt.Errorf("link message mailboxes: %w", err)
 	}
 	return nil

@@ -217,7 +217,7 @@ func TestMessagesShowSentAndFolder(t *testing.T) {
 	err = e.srv.DB.InTx(e.ctx, func(tx *store.Tx) error {
 		p := mailstore.Prepare(mailstore.Delivery{Source: "imap", Mailboxes: []store.Mailbox{mb}, Hostname: "postfach.test",
 			Raw: []byte("From: info@kunde-eins.example\r\nTo: Kundin <kundin@example.org>\r\nSubject: Angebot aus Outlook\r\nMessage-ID: <outlook-1@kunde-eins.example>\r\n\r\nx\r\n")})
-		st, err := mailstore.NewBatch(nil, tx).DeliverSent(e.ctx, p)
+		st, err := mailstore.NewBatch(tx).DeliverSent(e.ctx, p)
 		if err != nil {
 			return err
 		}
