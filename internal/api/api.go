@@ -9,12 +9,13 @@
 package api
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -166,8 +167,11 @@ func decode[T any](r *http.Request) (T, error) {
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
+			if key := expectedKey(ute.Type); key != "" && ute.Field != "" {
+				return v, &core.Error{Status: http.StatusBadRequest, Key: key, Field: ute.Field, Params: map[string]string{"field": ute.Field}}
+			}
 			return v, &core.Error{Status: http.StatusBadRequest, Key: "error.bad_request", Field: ute.Field,
-				Params: map[string]string{"detail": fmt.Sprintf("%s must be %s", ute.Field, ute.Type.String())}}
+				Params: map[string]string{"detail": "a value has the wrong JSON type"}}
 		}
 		return v, &core.Error{Status: http.StatusBadRequest, Key: "error.bad_request", Params: map[string]string{"detail": err.Error()}}
 	}
@@ -175,6 +179,36 @@ func decode[T any](r *http.Request) (T, error) {
 		return v, &core.Error{Status: http.StatusBadRequest, Key: "error.bad_request", Params: map[string]string{"detail": "trailing data after the JSON object"}}
 	}
 	return v, nil
+}
+
+// expectedKey names the JSON kind a Go type is read from, as a text key: the caller of the
+// API writes JSON and should not see Go type names such as []core.SendAddress.
+func expectedKey(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	// A type that reads itself from text (a time, say) is a string in JSON, whatever its kind.
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return "error.expected_text"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "error.expected_list"
+	case reflect.Struct, reflect.Map:
+		return "error.expected_object"
+	case reflect.String:
+		return "error.expected_text"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "error.expected_number"
+	case reflect.Bool:
+		return "error.expected_bool"
+	}
+	return ""
 }
 
 func pathID(r *http.Request, name string) (int64, error) {

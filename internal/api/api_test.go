@@ -183,7 +183,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"header injection in a mailbox name", "POST", "/api/v1/mailboxes", `{"address":"x@celanio.example","display_name":"A\nB"}`, 422, "error.control_chars", "display_name"},
 		{"over quota", "POST", "/api/v1/mailboxes", `{"address":"zweite@celanio.example","sender":true}`, 409, "error.mailbox_quota", ""},
 		{"global is operator-only", "PATCH", "/api/v1/mailboxes/999999", `{"global":true}`, 404, "error.not_found", ""},
-		{"wrong type", "POST", "/api/v1/groups", `{"name":5}`, 400, "error.bad_request", "name"},
+		{"wrong type", "POST", "/api/v1/groups", `{"name":5}`, 400, "error.expected_text", "name"},
 		{"trailing data", "POST", "/api/v1/groups", `{"name":"a"}{"name":"b"}`, 400, "error.bad_request", ""},
 		{"empty body", "POST", "/api/v1/groups", ``, 400, "error.bad_request", ""},
 		{"bad duplicate policy", "PATCH", "/api/v1/tenants/1", `{"duplicate_policy":"random"}`, 403, "error.forbidden", ""},
@@ -217,6 +217,48 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	if code := e.do("POST", "/api/v1/mailboxes", e.tokenA, `{"address":"zweite@celanio.example"}`, nil); code != 201 {
 		t.Fatalf("after raising the quota: %d", code)
+	}
+}
+
+// A JSON value of the wrong kind is answered in the caller's language with the field and the
+// kind of JSON value it takes, never with the Go type the server reads it into.
+func TestWrongJSONTypeNamesFieldAndKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cases := []struct {
+		path, body, code, field string
+		de, en                  string
+	}{
+		{"/api/v1/messages", `{"user_id":1,"sender":"system","to":"x@example.org","subject":"x"}`, "error.expected_list", "to",
+			"Feld „to“: erwartet eine Liste.", "Field “to”: expected a list."},
+		{"/api/v1/messages", `{"user_id":1,"sender":"system","to":["x@example.org"],"subject":"x"}`, "error.expected_object", "to",
+			"Feld „to“: erwartet ein Objekt.", "Field “to”: expected an object."},
+		{"/api/v1/messages", `{"user_id":"eins","sender":"system","to":[],"subject":"x"}`, "error.expected_number", "user_id",
+			"Feld „user_id“: erwartet eine Zahl.", "Field “user_id”: expected a number."},
+		{"/api/v1/messages", `{"user_id":1,"sender":"system","to":[],"subject":["x"]}`, "error.expected_text", "subject",
+			"Feld „subject“: erwartet einen Text.", "Field “subject”: expected a string."},
+		{"/api/v1/mailboxes", `{"address":"y@celanio.example","sender":"ja"}`, "error.expected_bool", "sender",
+			"Feld „sender“: erwartet true oder false.", "Field “sender”: expected true or false."},
+		{"/api/v1/mailboxes", `{"address":"y@celanio.example","smtp":"smtp.x.example"}`, "error.expected_object", "smtp",
+			"Feld „smtp“: erwartet ein Objekt.", "Field “smtp”: expected an object."},
+	}
+	for _, tc := range cases {
+		for _, lang := range []string{"de", "en"} {
+			code, raw := e.raw("POST", tc.path, e.tokenA, tc.body, map[string]string{"Accept-Language": lang})
+			var body api.ErrorBody
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("%s %s: %v (%s)", tc.body, lang, err, raw)
+			}
+			want := map[string]string{"de": tc.de, "en": tc.en}[lang]
+			if code != 400 || body.Error.Code != tc.code || body.Error.Field != tc.field || body.Error.Message != want {
+				t.Errorf("%s (%s): got %d %s field=%q %q, want 400 %s field=%q %q", tc.body, lang, code, body.Error.Code, body.Error.Field, body.Error.Message, tc.code, tc.field, want)
+			}
+			for _, goName := range []string{"core.", "[]", "SendAddress", "int64", "struct", "map["} {
+				if bytes.Contains(raw, []byte(goName)) {
+					t.Errorf("%s (%s): answer names a Go type (%s): %s", tc.body, lang, goName, raw)
+				}
+			}
+		}
 	}
 }
 
