@@ -33,6 +33,10 @@ func TestMessagesInboxFileAndQuarantine(t *testing.T) {
 	if unassigned.status != 200 || !strings.Contains(unassigned.body, msgPath) || !strings.Contains(unassigned.body, "keinem Kontakt zuzuordnen") {
 		t.Fatalf("unassigned list: %d\n%s", unassigned.status, unassigned.body)
 	}
+	// The first tab lists received and sent mail alike, so it is not called an inbox.
+	if all := user.get("/nachrichten"); !strings.Contains(all.body, `id="tab-inbox">Alle Nachrichten</a>`) {
+		t.Errorf("messages tab label:\n%s", all.body)
+	}
 	view := user.get(msgPath)
 	for _, want := range []string{"Anfrage", "kunde@example.com", "Grüße", `id="file-form"`} {
 		if !strings.Contains(view.body, want) {
