@@ -65,8 +65,8 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = src.DB.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO messages (tenant_id, mailbox_id, direction, raw, journal, created_at) VALUES (?, ?, 'in', ?, ?, ?)`,
-			tenant.ID, acc.ID, []byte("Subject: gesichert\r\n\r\nInhalt\r\n"), true, tx.Now())
+		_, err := tx.InsertMessage(ctx, tenant.ID, store.Message{MailboxID: &acc.ID, Direction: store.DirectionIn, Journal: true,
+			Raw: []byte("Subject: gesichert\r\n\r\nInhalt\r\n")})
 		return err
 	})
 	if err != nil {

@@ -213,6 +213,14 @@ func insertMessages(t testing.TB, db *store.DB, tenant, mailbox, contact int64, 
 				return err
 			}
 		}
+		// Bodies live in message_bodies; messages.raw stays empty.
+		if _, err := tx.Exec(ctx, `INSERT INTO message_bodies (message_id, tenant_id, raw)
+			SELECT id, tenant_id, raw FROM messages WHERE tenant_id = ? AND length(raw) > 0`, tenant); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE messages SET raw = ? WHERE tenant_id = ? AND length(raw) > 0`, []byte{}, tenant); err != nil {
+			return err
+		}
 		return nil
 	})
 	if err != nil {
@@ -276,7 +284,8 @@ func TestDeleteKeepsJournalMail(t *testing.T) {
 	}
 	// The kept messages are intact and readable.
 	var raw []byte
-	if err := tx.QueryRow(ctx, `SELECT raw FROM messages WHERE tenant_id = ? AND message_id = ?`, f.tenant, "<del-10@test>").Scan(&raw); err != nil ||
+	if err := tx.QueryRow(ctx, `SELECT b.raw FROM messages m JOIN message_bodies b ON b.message_id = m.id
+		WHERE m.tenant_id = ? AND m.message_id = ?`, f.tenant, "<del-10@test>").Scan(&raw); err != nil ||
 		!strings.Contains(string(raw), "body 10") {
 		t.Errorf("kept message unreadable: %q %v", raw, err)
 	}
@@ -312,7 +321,8 @@ func readMergeState(t testing.TB, db *store.DB, tenant, source int64) mergeState
 		st.Counts += fmt.Sprintf("%d:%d ", mb, n)
 	}
 	rows.Close()
-	rows, err = tx.Query(ctx, `SELECT id, message_id, COALESCE(thread_id, 0), COALESCE(contact_id, 0), journal, sha256, raw FROM messages WHERE tenant_id = ? ORDER BY id`, tenant)
+	rows, err = tx.Query(ctx, `SELECT m.id, m.message_id, COALESCE(m.thread_id, 0), COALESCE(m.contact_id, 0), m.journal, m.sha256, b.raw
+		FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.tenant_id = ? ORDER BY m.id`, tenant)
 	if err != nil {
 		t.Fatal(err)
 	}

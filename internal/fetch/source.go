@@ -132,7 +132,7 @@ func (r *sourceRun) prepare(source string, raw []byte, quiet bool) fetched {
 // stored as the user's sent mail. It returns the message's id, nil when it went to the
 // quarantine.
 func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore.Batch, folder string, sent bool, m fetched) (*int64, error) {
-	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, m.sha); err == nil {
+	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, m.prepared.HeaderMessageID(), m.sha); err == nil {
 		r.res.Duplicates++
 		return &id, nil
 	} else if !errors.Is(err, store.ErrNotFound) {

@@ -194,6 +194,15 @@ func (p *Prepared) Unparsable() bool { return p.parseErr != nil }
 // SHA256 is the hash of the message as the sender delivered it.
 func (p *Prepared) SHA256() string { return p.sha }
 
+// HeaderMessageID is the Message-ID the message carries, without angle brackets; "" when it
+// has none (it is then stored under a generated one) or cannot be parsed.
+func (p *Prepared) HeaderMessageID() string {
+	if p.parseErr != nil {
+		return ""
+	}
+	return p.parsed.MessageID
+}
+
 // DeliverSent stores a message from an account's Sent folder (C9): mail the user sent from
 // another client (Outlook, a phone). It is stored the way Postfach stores the mail it sends
 // itself: outgoing, in Sent, filed at the contact of every To and Cc recipient (A4) and

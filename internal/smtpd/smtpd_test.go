@@ -192,7 +192,7 @@ func TestDeliveryIsStored(t *testing.T) {
 	}
 	var raw []byte
 	var mailboxID int64
-	if err := e.db.SQL().QueryRow(`SELECT raw, mailbox_id FROM messages`).Scan(&raw, &mailboxID); err != nil {
+	if err := e.db.SQL().QueryRow(`SELECT b.raw, m.mailbox_id FROM messages m JOIN message_bodies b ON b.message_id = m.id`).Scan(&raw, &mailboxID); err != nil {
 		t.Fatal(err)
 	}
 	s := string(raw)

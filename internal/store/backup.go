@@ -386,6 +386,15 @@ func (db *DB) Restore(ctx context.Context, r io.Reader, beforeCommit func(tx *Tx
 				return fmt.Errorf("restore: table %s: %d rows read, the backup says %d", t, res.Rows[t], n)
 			}
 		}
+		if res.Manifest.SchemaVersion < bodiesVersion {
+			// Taken before message bodies had a table of their own: move them as the
+			// migration did.
+			for _, stmt := range splitStatements(db.expand(moveBodies)) {
+				if _, err := tx.q.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("restore: move message bodies: %w", err)
+				}
+			}
+		}
 		if db.dialect == Postgres {
 			for _, t := range tables {
 				if res.Rows[t] == 0 {

@@ -23,13 +23,26 @@ func seedForBackup(t testing.TB, db *store.DB) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO messages (tenant_id, mailbox_id, direction, raw, journal, created_at) VALUES (?, ?, 'in', ?, TRUE, 1)`,
-			tn.ID, m.ID, []byte("Subject: ü\r\n\r\n\x00binary\xff"))
+		_, err = tx.InsertMessage(ctx, tn.ID, store.Message{MailboxID: &m.ID, Direction: store.DirectionIn, Journal: true, CreatedAt: 1,
+			Raw: []byte(backupBody)})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+const backupBody = "Subject: ü\r\n\r\n\x00binary\xff"
+
+// restoredBody reads the one message of a restored database with its body.
+func restoredBody(t *testing.T, db *store.DB) (body, leftInMessages []byte, journal bool) {
+	t.Helper()
+	err := db.Read().QueryRow(context.Background(), `SELECT b.raw, m.raw, m.journal FROM messages m JOIN message_bodies b ON b.message_id = m.id`).
+		Scan(&body, &leftInMessages, &journal)
+	if err != nil {
+		t.Fatalf("restored message: %v", err)
+	}
+	return body, leftInMessages, journal
 }
 
 func TestBackupRoundTrip(t *testing.T) {
@@ -53,10 +66,8 @@ func TestBackupRoundTrip(t *testing.T) {
 	if string(got.Key) != "key" || got.Rows["mailboxes"] != 1 || got.Rows["messages"] != 1 {
 		t.Errorf("restored %v, key %q", got.Rows, got.Key)
 	}
-	var raw []byte
-	var journal bool
-	if err := dst.Read().QueryRow(ctx, `SELECT raw, journal FROM messages`).Scan(&raw, &journal); err != nil || string(raw) != "Subject: ü\r\n\r\n\x00binary\xff" || !journal {
-		t.Errorf("restored message %q %v %v", raw, journal, err)
+	if raw, left, journal := restoredBody(t, dst); string(raw) != backupBody || len(left) != 0 || !journal {
+		t.Errorf("restored message %q (messages.raw %q) journal %v", raw, left, journal)
 	}
 	m, err := dst.Read().MailboxesByAddress(ctx, 1, "a@firma.example")
 	if err != nil || len(m) != 1 || !bytes.Equal(m[0].SMTP.PasswordEncrypted, []byte{0, 1, 2, 0xff}) {
@@ -74,6 +85,42 @@ func TestBackupRoundTrip(t *testing.T) {
 	_ = empty.Read().QueryRow(ctx, `SELECT COUNT(*) FROM tenants`).Scan(&n)
 	if n != 0 {
 		t.Errorf("truncated backup left %d tenants", n)
+	}
+}
+
+// A backup taken before message bodies had their own table (schema 12: the body in
+// messages.raw) restores with the body moved to message_bodies.
+func TestRestoreOfABackupWithBodiesInMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := storetest.Open(t)
+	seedForBackup(t, src)
+	err := src.InTx(ctx, func(tx *store.Tx) error {
+		for _, q := range []string{
+			`UPDATE messages SET raw = (SELECT b.raw FROM message_bodies b WHERE b.message_id = messages.id)`,
+			`DELETE FROM message_bodies`,
+			`DELETE FROM schema_migrations WHERE version >= 13`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	res, err := src.Backup(ctx, &buf, nil)
+	if err != nil || res.Manifest.SchemaVersion != 12 {
+		t.Fatalf("backup: version %d, %v", res.Manifest.SchemaVersion, err)
+	}
+	dst := storetest.Open(t)
+	if _, err := dst.Restore(ctx, bytes.NewReader(buf.Bytes()), nil); err != nil {
+		t.Fatal(err)
+	}
+	if raw, left, _ := restoredBody(t, dst); string(raw) != backupBody || len(left) != 0 {
+		t.Errorf("restored body %q, left in messages.raw %q", raw, left)
 	}
 }
 
@@ -105,4 +152,63 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("restore (%v) left %d tenants", err, n)
 		}
 	})
+}
+
+// The account's dedup finds a stored message by Message-ID and hash, and mail without a
+// Message-ID (stored under a generated one) by its hash alone; never another account's.
+func TestStoredMessageByHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Open(t)
+	var tid, mb, other, withID, withoutID int64
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		tn, err := tx.CreateTenant(ctx, store.Tenant{Name: "Firma", Slug: "firma", MailboxQuota: 2})
+		if err != nil {
+			return err
+		}
+		tid = tn.ID
+		for i, addr := range []string{"a@firma.example", "b@firma.example"} {
+			m, err := tx.CreateMailbox(ctx, tid, store.Mailbox{Kind: store.KindAccount, Address: addr, Active: true})
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				mb = m.ID
+			} else {
+				other = m.ID
+			}
+		}
+		a, err := tx.InsertMessage(ctx, tid, store.Message{MailboxID: &mb, Direction: store.DirectionIn, MessageID: "m1@example.org", SHA256: "hash-1", Raw: []byte("x")})
+		if err != nil {
+			return err
+		}
+		b, err := tx.InsertMessage(ctx, tid, store.Message{MailboxID: &mb, Direction: store.DirectionIn, MessageID: "20261123.generated@postfach.test", SHA256: "hash-2", Raw: []byte("y")})
+		withID, withoutID = a.ID, b.ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := db.Read()
+	for _, tc := range []struct {
+		mailbox   int64
+		messageID string
+		sha       string
+		want      int64
+	}{
+		{mb, "m1@example.org", "hash-1", withID},
+		{mb, "", "hash-2", withoutID},
+		{mb, "m1@example.org", "hash-2", 0}, // same Message-ID, other bytes: not the same message
+		{mb, "other@example.org", "hash-1", 0},
+		{other, "m1@example.org", "hash-1", 0},
+		{other, "", "hash-2", 0},
+	} {
+		id, err := tx.StoredMessageByHash(ctx, tid, tc.mailbox, tc.messageID, tc.sha)
+		switch {
+		case tc.want == 0 && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%+v: id %d, err %v, want not found", tc, id, err)
+		case tc.want != 0 && (err != nil || id != tc.want):
+			t.Errorf("%+v: id %d, err %v, want %d", tc, id, err, tc.want)
+		}
+	}
 }

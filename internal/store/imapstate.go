@@ -309,7 +309,7 @@ func (tx *Tx) ExpungeIMAPEntries(ctx context.Context, folderID int64, uids []uin
 // MessageRawByID reads the raw bytes of one of a tenant's messages.
 func (tx *Tx) MessageRawByID(ctx context.Context, tenantID, id int64) ([]byte, error) {
 	var raw []byte
-	if err := tx.queryRow(ctx, `SELECT raw FROM messages WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&raw); err != nil {
+	if err := tx.queryRow(ctx, `SELECT raw FROM message_bodies WHERE tenant_id = ? AND message_id = ?`, tenantID, id).Scan(&raw); err != nil {
 		return nil, fmt.Errorf("message raw %d: %w", id, mapErr(err))
 	}
 	return raw, nil

@@ -86,15 +86,23 @@ func (tx *Tx) InsertMessage(ctx context.Context, tenantID int64, m Message) (Mes
 	if m.IdempotencyKey != "" {
 		key = m.IdempotencyKey
 	}
+	// The body goes to message_bodies (see schemaMessageBodies); messages.raw stays empty.
 	id, err := tx.insertID(ctx, `INSERT INTO messages (tenant_id, mailbox_id, direction, folder, message_id, in_reply_to, thread_id, contact_id,
 		filed_reason, journal, private_owner_id, sender_user_id, from_addr, to_addrs, cc_addrs, subject, sent_at, size, sha256, raw, status, created_at,
 		idempotency_key)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tenantID, m.MailboxID, m.Direction, m.Folder, m.MessageID, m.InReplyTo, thread, m.ContactID,
-		m.FiledReason, m.Journal, m.PrivateOwnerID, m.SenderUserID, m.From, m.To, m.Cc, m.Subject, m.SentAt, m.Size, m.SHA256, m.Raw, m.Status, m.CreatedAt,
+		m.FiledReason, m.Journal, m.PrivateOwnerID, m.SenderUserID, m.From, m.To, m.Cc, m.Subject, m.SentAt, m.Size, m.SHA256, []byte{}, m.Status, m.CreatedAt,
 		key)
 	if err != nil {
 		return m, fmt.Errorf("insert message: %w", err)
+	}
+	raw := m.Raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO message_bodies (message_id, tenant_id, raw) VALUES (?, ?, ?)`, id, tenantID, raw); err != nil {
+		return m, fmt.Errorf("insert message body: %w", err)
 	}
 	m.ID = id
 	if m.ThreadID == 0 {
@@ -229,7 +237,7 @@ func (tx *Tx) CountMessages(ctx context.Context, q MessageQuery) (int, error) {
 // MessageWhere reads one message that passes the query's row filter, with its raw bytes.
 func (tx *Tx) MessageWhere(ctx context.Context, q MessageQuery, id int64) (Message, error) {
 	q.OnlyOneByID = id
-	sqlText, args := q.build(messageCols + `, m.raw`)
+	sqlText, args := q.build(messageCols + `, (SELECT b.raw FROM message_bodies b WHERE b.message_id = m.id AND b.tenant_id = m.tenant_id)`)
 	var m Message
 	row := tx.queryRow(ctx, sqlText, args...)
 	err := row.Scan(&m.ID, &m.TenantID, &m.MailboxID, &m.Direction, &m.Folder, &m.MessageID, &m.InReplyTo, &m.ThreadID,

@@ -183,7 +183,8 @@ func (tx *Tx) ClaimOutbound(ctx context.Context, owner string, leaseUntil int64,
 		WHERE id IN (`+placeholders(len(ids))+`)`, args...); err != nil {
 		return nil, fmt.Errorf("claim outbound: %w", err)
 	}
-	rows, err := tx.query(ctx, `SELECT `+queueCols+`, m.raw FROM outbound_queue q JOIN messages m ON m.id = q.message_id
+	rows, err := tx.query(ctx, `SELECT `+queueCols+`, b.raw FROM outbound_queue q JOIN messages m ON m.id = q.message_id
+		JOIN message_bodies b ON b.message_id = q.message_id AND b.tenant_id = q.tenant_id
 		WHERE q.id IN (`+placeholders(len(ids))+`) ORDER BY q.id`, int64Args(ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbound: %w", err)
