@@ -124,7 +124,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		info, err := demo.Seed(ctx, srv.Core, pw)
 		if err != nil {
-			return err
+			return explain(srv.Core, err)
 		}
 		if !info.Created {
 			pw = "(set on the first start with this data directory)"

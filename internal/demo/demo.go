@@ -36,6 +36,11 @@ func Seed(ctx context.Context, svc *core.Service, password string) (Info, error)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return info, fmt.Errorf("demo: %w", err)
 	}
+	// Checked before anything is written: a refused password used to stop the seed after the
+	// operator and the tenant existed, and the next start found "demo" and seeded no users.
+	if err := core.CheckPassword("demo_password", password); err != nil {
+		return info, err
+	}
 	hash, err := core.HashPassword(password)
 	if err != nil {
 		return info, err
