@@ -204,7 +204,7 @@ func sentFirst(folders []string, sent string) []string {
 // fetchedBatch is one transaction's worth of fetched messages, in UID order.
 type fetchedBatch struct {
 	uids []imap.UID
-	msgs []fetched
+	msgs []*mailstore.Prepared
 	err  error
 }
 

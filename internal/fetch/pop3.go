@@ -84,7 +84,7 @@ func (r *sourceRun) pop3(ctx context.Context) error {
 	quiet := len(known) == 0
 	type msg struct {
 		uidl string
-		m    fetched
+		m    *mailstore.Prepared
 	}
 	var batch []msg
 	var batchBytes int64

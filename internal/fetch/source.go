@@ -2,9 +2,7 @@ package fetch
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/emersion/go-imap/v2"
@@ -112,46 +110,29 @@ func (r *sourceRun) commit(ctx context.Context, fn func(tx *store.Tx) error) err
 	return err
 }
 
-// fetched is a downloaded message, hashed and parsed outside the transaction.
-type fetched struct {
-	sha      string
-	prepared *mailstore.Prepared
-}
-
-// prepare hashes and parses a message; it needs no database, so it runs while the previous
-// batch commits.
-func (r *sourceRun) prepare(source string, raw []byte, quiet bool) fetched {
-	sum := sha256.Sum256(raw)
-	return fetched{sha: hex.EncodeToString(sum[:]), prepared: mailstore.Prepare(mailstore.Delivery{Source: source,
-		Mailboxes: []store.Mailbox{r.mb}, Raw: raw, Hostname: r.f.Hostname, NoAutoReply: quiet})}
+// prepare hashes and parses a downloaded message; it needs no database, so it runs while the
+// previous batch commits.
+func (r *sourceRun) prepare(source string, raw []byte, quiet bool) *mailstore.Prepared {
+	return mailstore.Prepare(mailstore.Delivery{Source: source, Mailboxes: []store.Mailbox{r.mb}, Raw: raw,
+		Hostname: r.f.Hostname, NoAutoReply: quiet})
 }
 
 // storeMessage stores one fetched message in the batch's transaction unless the account
-// already has the same content (Message-ID and SHA-256 of the raw bytes, or the hash alone
-// for mail without a Message-ID), also in the quarantine. Mail of the Sent folder (sent) is
-// stored as the user's sent mail. It returns the message's id, nil when it went to the
-// quarantine.
-func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore.Batch, folder string, sent bool, m fetched) (*int64, error) {
-	if id, err := tx.StoredMessageByHash(ctx, r.mb.TenantID, r.mb.ID, m.prepared.HeaderMessageID(), m.sha); err == nil {
-		r.res.Duplicates++
-		return &id, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	if m.prepared.Unparsable() {
-		// A rescan brings unparsable mail back too; it is quarantined once.
-		if _, err := tx.QuarantinedByHash(ctx, &r.mb.TenantID, &r.mb.ID, m.prepared.SHA256()); err == nil {
+// already has the same content (Message-ID and SHA-256 of the raw bytes), also in the
+// quarantine. Mail of the Sent folder (sent) is stored as the user's sent mail. It returns the
+// message's id, nil when it went to the quarantine.
+func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore.Batch, folder string, sent bool, m *mailstore.Prepared) (*int64, error) {
+	if id, found, err := r.earlierCopy(ctx, tx, sent, m); err != nil || found {
+		if found {
 			r.res.Duplicates++
-			return nil, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
 		}
+		return id, err
 	}
 	deliver := b.Deliver
 	if sent {
 		deliver = b.DeliverSent
 	}
-	st, err := deliver(ctx, m.prepared)
+	st, err := deliver(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -171,4 +152,35 @@ func (r *sourceRun) storeMessage(ctx context.Context, tx *store.Tx, b *mailstore
 		}
 	}
 	return &sm.ID, nil
+}
+
+// earlierCopy finds what the delivery does not look for itself. Received mail is recognised
+// by the delivery (Message-ID and hash); asked here are a copy in the account's Sent mail
+// (whose delivery matches Postfach's own sent copies by Message-ID only), mail without a
+// Message-ID stored before schema version 14 under a random id, and the quarantine, whose
+// repeat the delivery would count as imported.
+func (r *sourceRun) earlierCopy(ctx context.Context, tx *store.Tx, sent bool, m *mailstore.Prepared) (*int64, bool, error) {
+	tid, mb := r.mb.TenantID, r.mb.ID
+	if m.Unparsable() {
+		if _, err := tx.QuarantinedByHash(ctx, &tid, &mb, m.SHA256()); err == nil {
+			return nil, true, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	id, err := int64(0), store.ErrNotFound
+	if sent {
+		id, err = tx.FindDuplicate(ctx, tid, mb, m.MessageID(), m.SHA256())
+	}
+	if errors.Is(err, store.ErrNotFound) && !m.HasOwnMessageID() {
+		id, err = tx.MessageByHashBeforeV14(ctx, tid, mb, m.SHA256())
+	}
+	switch {
+	case err == nil:
+		return &id, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, nil
+	}
+	return nil, false, err
 }

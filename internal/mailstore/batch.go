@@ -48,7 +48,7 @@ func Prepare(d Delivery) *Prepared {
 		return p
 	}
 	if p.parsed.MessageID == "" {
-		p.generated = generateMessageID(d.Hostname)
+		p.generated = contentMessageID(p.sha)
 	}
 	for _, group := range byTenant(d.Mailboxes) {
 		td := tenantDelivery{mailboxes: group}
@@ -138,14 +138,12 @@ func (b *Batch) Deliver(ctx context.Context, p *Prepared) (Stored, error) {
 func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDelivery) (StoredMessage, error) {
 	tenantID, primary := td.mailboxes[0].TenantID, td.mailboxes[0].ID
 	pr := p.parsed
-	msgID := p.generated
-	if msgID == "" {
-		msgID = pr.MessageID
-		// RFC 5321 §4.5.4.1: a client may retry a message whose 250 it never saw.
-		dup, err := b.tx.FindDuplicate(ctx, tenantID, primary, msgID, p.sha)
-		if sm, found, err := earlier(tenantID, msgID, dup, err); err != nil || found {
-			return sm, err
-		}
+	msgID := p.MessageID()
+	// RFC 5321 §4.5.4.1: a client may retry a message whose 250 it never saw; mail without a
+	// Message-ID has one made from its hash, so its retry is recognised too.
+	dup, err := b.tx.FindDuplicate(ctx, tenantID, primary, msgID, p.sha)
+	if sm, found, err := earlier(tenantID, msgID, dup, err); err != nil || found {
+		return sm, err
 	}
 	m := b.message(p, primary, msgID)
 	m.Direction, m.Folder = store.DirectionIn, "INBOX"

@@ -97,6 +97,21 @@ func TestDeliverRetryIsNotDuplicated(t *testing.T) {
 	if other.Messages[0].Duplicate {
 		t.Fatal("different content treated as duplicate")
 	}
+
+	// Without a Message-ID the stored id is made from the content hash: the retry of the same
+	// bytes is recognised, other bytes are another message.
+	bare := "From: a@example.org\nTo: info@makler.example\nSubject: ohne Kennung\n\nbody\n"
+	one := f.deliver(bare, "a@example.org", acct)
+	if id := one.Messages[0].MessageID; !strings.HasSuffix(id, "@no-message-id.postfach.invalid") || one.Messages[0].Duplicate {
+		t.Fatalf("message without Message-ID: %+v", one.Messages[0])
+	}
+	if two := f.deliver(bare, "a@example.org", acct); !two.Messages[0].Duplicate || two.Messages[0].ID != one.Messages[0].ID {
+		t.Fatalf("retry without Message-ID stored twice: %+v / %+v", one, two)
+	}
+	if three := f.deliver(strings.Replace(bare, "body", "other", 1), "a@example.org", acct); three.Messages[0].Duplicate ||
+		three.Messages[0].MessageID == one.Messages[0].MessageID {
+		t.Fatalf("other bytes without Message-ID: %+v", three.Messages[0])
+	}
 }
 
 func TestDeliverOneRowPerTenantWithRoles(t *testing.T) {

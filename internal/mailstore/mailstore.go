@@ -178,7 +178,14 @@ func roles(address string, p Parsed) []string {
 	return out
 }
 
-// generateMessageID makes a Message-ID (without brackets) for mail that came without one.
+// contentMessageID is the Message-ID (without brackets) of mail that came without one: made
+// from its SHA-256, so that the same bytes get the same id and are found again by the
+// Message-ID index (a retried delivery, a rescan of the account).
+func contentMessageID(sha string) string {
+	return sha[:32] + "@no-message-id.postfach.invalid"
+}
+
+// generateMessageID makes a new Message-ID (without brackets) for mail Postfach writes.
 func generateMessageID(hostname string) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -194,14 +201,17 @@ func (p *Prepared) Unparsable() bool { return p.parseErr != nil }
 // SHA256 is the hash of the message as the sender delivered it.
 func (p *Prepared) SHA256() string { return p.sha }
 
-// HeaderMessageID is the Message-ID the message carries, without angle brackets; "" when it
-// has none (it is then stored under a generated one) or cannot be parsed.
-func (p *Prepared) HeaderMessageID() string {
-	if p.parseErr != nil {
-		return ""
+// MessageID is the Message-ID the message is stored under, without angle brackets: its own,
+// or one made from its hash when it has none; "" when it cannot be parsed.
+func (p *Prepared) MessageID() string {
+	if p.generated != "" {
+		return p.generated
 	}
 	return p.parsed.MessageID
 }
+
+// HasOwnMessageID reports whether the message carries a Message-ID of its own.
+func (p *Prepared) HasOwnMessageID() bool { return p.parseErr == nil && p.generated == "" }
 
 // DeliverSent stores a message from an account's Sent folder (C9): mail the user sent from
 // another client (Outlook, a phone). It is stored the way Postfach stores the mail it sends
@@ -228,9 +238,8 @@ func (b *Batch) DeliverSent(ctx context.Context, p *Prepared) (Stored, error) {
 func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantDelivery) (StoredMessage, error) {
 	tenantID, primary := td.mailboxes[0].TenantID, td.mailboxes[0].ID
 	pr := p.parsed
-	msgID := p.generated
-	if msgID == "" {
-		msgID = pr.MessageID
+	msgID := p.MessageID()
+	if p.generated == "" {
 		dup, err := b.tx.SentMessageByMessageID(ctx, tenantID, primary, msgID)
 		if sm, found, err := earlier(tenantID, msgID, dup, err); err != nil || found {
 			return sm, err

@@ -154,13 +154,17 @@ func FuzzRestore(f *testing.F) {
 	})
 }
 
-// The account's dedup finds a stored message by Message-ID and hash, and mail without a
-// Message-ID (stored under a generated one) by its hash alone; never another account's.
-func TestStoredMessageByHash(t *testing.T) {
+// Mail without a Message-ID stored before version 14 had a random one; a rescan finds it by
+// its hash among the account's rows from before that version, and nowhere else.
+func TestMessageByHashBeforeV14(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.Open(t)
-	var tid, mb, other, withID, withoutID int64
+	var applied int64
+	if err := db.Read().QueryRow(ctx, `SELECT applied_at FROM schema_migrations WHERE version = 14`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	var tid, mb, other, old int64
 	err := db.InTx(ctx, func(tx *store.Tx) error {
 		tn, err := tx.CreateTenant(ctx, store.Tenant{Name: "Firma", Slug: "firma", MailboxQuota: 2})
 		if err != nil {
@@ -178,37 +182,29 @@ func TestStoredMessageByHash(t *testing.T) {
 				other = m.ID
 			}
 		}
-		a, err := tx.InsertMessage(ctx, tid, store.Message{MailboxID: &mb, Direction: store.DirectionIn, MessageID: "m1@example.org", SHA256: "hash-1", Raw: []byte("x")})
+		o, err := tx.InsertMessage(ctx, tid, store.Message{MailboxID: &mb, Direction: store.DirectionIn, MessageID: "20241123150405.0a1b2c@mx.example",
+			SHA256: "hash-old", Raw: []byte("x"), CreatedAt: applied - 1000})
+		old = o.ID
 		if err != nil {
 			return err
 		}
-		b, err := tx.InsertMessage(ctx, tid, store.Message{MailboxID: &mb, Direction: store.DirectionIn, MessageID: "20261123.generated@postfach.test", SHA256: "hash-2", Raw: []byte("y")})
-		withID, withoutID = a.ID, b.ID
+		_, err = tx.InsertMessage(ctx, tid, store.Message{MailboxID: &mb, Direction: store.DirectionIn, MessageID: "new@example.org",
+			SHA256: "hash-new", Raw: []byte("y"), CreatedAt: applied + 1000})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tx := db.Read()
+	if id, err := tx.MessageByHashBeforeV14(ctx, tid, mb, "hash-old"); err != nil || id != old {
+		t.Errorf("old message: id %d, %v, want %d", id, err, old)
+	}
 	for _, tc := range []struct {
-		mailbox   int64
-		messageID string
-		sha       string
-		want      int64
-	}{
-		{mb, "m1@example.org", "hash-1", withID},
-		{mb, "", "hash-2", withoutID},
-		{mb, "m1@example.org", "hash-2", 0}, // same Message-ID, other bytes: not the same message
-		{mb, "other@example.org", "hash-1", 0},
-		{other, "m1@example.org", "hash-1", 0},
-		{other, "", "hash-2", 0},
-	} {
-		id, err := tx.StoredMessageByHash(ctx, tid, tc.mailbox, tc.messageID, tc.sha)
-		switch {
-		case tc.want == 0 && !errors.Is(err, store.ErrNotFound):
-			t.Errorf("%+v: id %d, err %v, want not found", tc, id, err)
-		case tc.want != 0 && (err != nil || id != tc.want):
-			t.Errorf("%+v: id %d, err %v, want %d", tc, id, err, tc.want)
+		mailbox int64
+		sha     string
+	}{{mb, "hash-new"}, {other, "hash-old"}, {mb, "hash-none"}} {
+		if id, err := tx.MessageByHashBeforeV14(ctx, tid, tc.mailbox, tc.sha); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%+v: id %d, %v, want not found", tc, id, err)
 		}
 	}
 }

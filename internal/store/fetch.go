@@ -258,22 +258,15 @@ func (tx *Tx) ForgetPOP3UIDLs(ctx context.Context, mailboxID int64, gone []strin
 	return nil
 }
 
-// StoredMessageByHash finds a message of the account with the same content hash: the
-// per-account dedup of a rescan (a changed UIDVALIDITY) or of one message in two folders.
-// messageID is the Message-ID the message carries ("" for none): equal bytes carry equal
-// Message-IDs, so the look-up runs on the Message-ID index; mail without one was stored
-// under a generated id and is searched by hash among the account's messages.
-func (tx *Tx) StoredMessageByHash(ctx context.Context, tenantID, mailboxID int64, messageID, sha string) (int64, error) {
-	if messageID != "" {
-		id, err := tx.FindDuplicate(ctx, tenantID, mailboxID, messageID, sha)
-		if err != nil {
-			return 0, fmt.Errorf("message by hash: %w", err)
-		}
-		return id, nil
-	}
+// MessageByHashBeforeV14 finds a message of the account with the same content hash among
+// the messages stored before schema version 14. Mail without a Message-ID got a random one
+// then (now one made from its hash, found by FindDuplicate), so a rescan can recognise such a
+// message only by its hash. The range covers only those older rows.
+func (tx *Tx) MessageByHashBeforeV14(ctx context.Context, tenantID, mailboxID int64, sha string) (int64, error) {
 	var id int64
-	err := tx.queryRow(ctx, `SELECT id FROM messages WHERE tenant_id = ? AND mailbox_id = ? AND sha256 = ? ORDER BY id LIMIT 1`,
-		tenantID, mailboxID, sha).Scan(&id)
+	err := tx.queryRow(ctx, `SELECT id FROM messages WHERE tenant_id = ? AND mailbox_id = ?
+		AND created_at <= (SELECT applied_at FROM schema_migrations WHERE version = ?) AND sha256 = ? ORDER BY id LIMIT 1`,
+		tenantID, mailboxID, hashIndexDroppedVersion, sha).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("message by hash: %w", mapErr(err))
 	}

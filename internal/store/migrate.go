@@ -29,7 +29,7 @@ var migrations = []migration{
 	{11, "quarantine dedup", schemaQuarantineDedup},
 	{12, "imap uidvalidity per mailbox", schemaIMAPUIDValidity},
 	{bodiesVersion, "message bodies apart", schemaMessageBodies},
-	{14, "no index on message hashes", schemaDropHashIndex},
+	{hashIndexDroppedVersion, "no index on message hashes", schemaDropHashIndex},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
 	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
 }

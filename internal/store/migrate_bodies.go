@@ -27,8 +27,12 @@ UPDATE messages SET raw = {{EMPTYBLOB}} WHERE length(raw) > 0`
 const bodiesVersion = 13
 
 // schemaDropHashIndex drops the index on (mailbox_id, sha256). Its keys are random, so every
-// stored message dirtied a leaf page of its own in every commit; the look-ups it served now
-// go through the (tenant_id, message_id) index like the inbound duplicate check, and only
-// mail without a Message-ID is found by its hash among the account's messages
-// (StoredMessageByHash).
+// stored message dirtied a leaf page of its own in every commit. The look-ups it served go
+// through the (tenant_id, message_id) index like the inbound duplicate check: equal bytes
+// carry equal Message-IDs, and mail without one is stored under an id made from its hash
+// (mailstore). Such mail stored before this version got a random id and is found by its hash
+// among the account's older rows (MessageByHashBeforeV14).
 const schemaDropHashIndex = `DROP INDEX messages_mailbox_sha`
+
+// hashIndexDroppedVersion is the schema version of schemaDropHashIndex.
+const hashIndexDroppedVersion = 14
