@@ -315,12 +315,19 @@ func TestBinaryMissingSkips(t *testing.T) {
 
 func TestFreeAddr(t *testing.T) {
 	t.Parallel()
-	addr := FreeAddr(t)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen on FreeAddr %s: %v", addr, err)
+	// A port is free "a moment ago": a peer of a test binary running in parallel may bind it in
+	// between (FreePort says so). So a bind may fail now and then, but not again and again.
+	var errs []error
+	for range 5 {
+		addr := FreeAddr(t)
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return
+		}
+		errs = append(errs, err)
 	}
-	ln.Close()
+	t.Fatalf("no address from FreeAddr could be bound: %v", errs)
 }
 
 func TestListeningIn(t *testing.T) {
