@@ -12,6 +12,10 @@ set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/postfach-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# Dovecot's auth process runs as its own user and reads the users file in here.
+chmod 755 "$work"
 go test -c -o "$work/fetch.test" ./internal/fetch/
 TMPDIR=$work POSTFACH_BENCH_FETCH=${POSTFACH_BENCH_FETCH:-10000} \
-	"$work/fetch.test" -test.run '^TestImportFigure$' -test.v -test.timeout 15m | grep -A2 '^import of'
+	"$work/fetch.test" -test.run '^TestImportFigure$' -test.v -test.timeout 15m >"$work/out.txt" 2>&1 ||
+	{ cat "$work/out.txt"; exit 1; }
+grep -A2 '^import of' "$work/out.txt"
