@@ -222,6 +222,17 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 
 	rcpts := out.Recipients()
 	var res SendResult
+	// Handed straight to a delivery worker of this process when one has room (intake.go).
+	intake := s.currentIntake()
+	var claim IntakeClaim
+	if intake != nil {
+		var ok bool
+		if claim, ok = intake.Claim(); !ok {
+			intake = nil
+		}
+	}
+	var queued store.QueueEntry
+	var attemptID int64
 	ctx = context.WithoutCancel(ctx) // the write may run in a batch after the caller left
 	err = s.sends.commit(ctx, s.DB, func(tx *store.Tx) error {
 		// A4: filed at the contact of each recipient; contact_id keeps the first one.
@@ -273,14 +284,32 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 		if from.Transport == policy.TransportMailbox {
 			e.TransportMailboxID = &from.TransportMailboxID
 		}
-		if _, err := tx.EnqueueOutbound(ctx, tid, e); err != nil {
+		if intake != nil {
+			claim.claimed(&e, tx.Now())
+		}
+		e, err = tx.EnqueueOutbound(ctx, tid, e)
+		if err != nil {
 			return err
 		}
+		if intake != nil {
+			if attemptID, err = tx.LogOutboundAttempt(ctx, e, e.NextAttemptAt); err != nil {
+				return err
+			}
+		}
+		queued = e
 		res = SendResult{ID: m.ID, MessageID: out.MessageID, State: store.QueueQueued}
 		detail := fmt.Sprintf("user %d, mailbox %d, envelope sender %s, Message-ID <%s>, %d recipients",
 			uid, from.MailboxID, route.envelopeFrom, out.MessageID, len(rcpts))
 		return s.audit(ctx, tx, a, tid, "send", idStr("message", m.ID), detail)
 	})
+	if intake != nil {
+		if err != nil {
+			intake.Unclaim()
+		} else {
+			queued.HeaderMessageID, queued.Subject, queued.Raw = out.MessageID, out.Subject, raw
+			intake.Hand(queued, attemptID)
+		}
+	}
 	if errors.Is(err, store.ErrConflict) && key != "" {
 		// Two requests with one key raced; the other one committed first.
 		if res, ok, err := s.repeatedSend(ctx, tid, key); err != nil || ok {

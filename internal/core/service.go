@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"postfach/internal/i18n"
@@ -36,6 +37,7 @@ type Service struct {
 
 	throttle loginThrottle
 	sends    sendBatcher // group commit of concurrent sends (sendbatch.go)
+	intake   atomic.Pointer[intakeRef]
 	// sanitizer is the signature and template HTML policy, built once per Service.
 	sanitizer *signature.Sanitizer
 }

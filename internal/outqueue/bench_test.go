@@ -96,6 +96,7 @@ func runEndToEnd(t *testing.T, sinkAddr string, size, messages int) (rate float6
 		c.Schedule = &s
 		c.Poll = 20 * time.Millisecond
 	})
+	f.svc.SetIntake(q) // as the server wires it
 	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", size/50+1)[:max(size-400, 10)]
 	// Quoted once: smtp-source does not build its messages per send either, and quoting 50 KB
 	// per request cost the load client a tenth of the machine's CPU.

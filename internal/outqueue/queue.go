@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postfach/internal/core"
@@ -77,6 +78,12 @@ type Queue struct {
 	wake chan struct{}
 	// signers caches the DKIM key per tenant and From: domain across batches.
 	signers signerCache
+	// handed takes rows from sends of this process (core.Intake, intake.go).
+	handed intake
+	// outcomes writes every worker's outcomes.
+	outcomes outcomeWriter
+	// lastClaim is when a worker last claimed rows from the database (Unix milliseconds).
+	lastClaim atomic.Int64
 }
 
 // New prepares a queue over db; svc supplies the policy engine and opens SMTP passwords.
@@ -114,7 +121,10 @@ func New(db *store.DB, svc *core.Service, cfg Config) *Queue {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Queue{db: db, core: svc, cfg: cfg, wake: make(chan struct{}, 1)}
+	q := &Queue{db: db, core: svc, cfg: cfg, wake: make(chan struct{}, 1)}
+	q.handed.init(cfg.Workers * cfg.Batch)
+	q.outcomes.q = q
+	return q
 }
 
 // Owner is the lease owner name of this instance.
@@ -128,13 +138,25 @@ func (q *Queue) Wake() {
 	}
 }
 
-// Run delivers until ctx ends, then waits for the workers' batches in flight.
+// Run delivers until ctx ends, then waits for the workers' batches in flight. While it
+// runs, sends of this process may hand their rows to it (core.Service.SetIntake).
 func (q *Queue) Run(ctx context.Context) {
+	q.handed.open()
 	var wg sync.WaitGroup
 	for range q.cfg.Workers {
 		wg.Go(func() { q.worker(ctx) })
 	}
 	wg.Wait()
+	// Rows handed over but not reached: recorded like a claimed batch's rest at shutdown
+	// (deferred to their retry time), so a restart does not wait for their leases.
+	if left := q.handed.close(); len(left) > 0 {
+		w := &worker{q: q, sessions: map[string]*mailout.Session{}}
+		rec := newOutcomes(w)
+		rec.record(ctx, left...)
+		if err := rec.wait(); err != nil {
+			q.cfg.Log.Warn("outbound queue: record rows not reached at shutdown", "err", err)
+		}
+	}
 }
 
 func (q *Queue) worker(ctx context.Context) {
@@ -143,32 +165,56 @@ func (q *Queue) worker(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
 	for ctx.Err() == nil {
-		n, err := w.runBatch(ctx)
-		if err != nil && ctx.Err() == nil {
-			q.cfg.Log.Warn("outbound queue: batch failed", "err", err)
-		}
-		if n >= q.cfg.Batch && err == nil {
-			continue // a full batch: more rows are likely due
-		}
-		if n > 0 && err == nil {
-			// A partial batch took every due row: wait for the next poll or wake-up rather
-			// than claim one row at a time, which would compete with the senders' commits
-			// for the database's writer lock.
-			idle.Reset(q.cfg.Poll)
-			select {
-			case <-ctx.Done():
-			case <-q.wake:
-			case <-idle.C:
+		if q.claimDue() {
+			n, err := w.runBatch(ctx)
+			if err != nil && ctx.Err() == nil {
+				q.cfg.Log.Warn("outbound queue: batch failed", "err", err)
 			}
+			if n >= q.cfg.Batch && err == nil {
+				q.lastClaim.Store(0) // a full batch: more rows are likely due
+				continue
+			}
+		}
+		if jobs := q.handed.take(q.cfg.Batch, nil, q.keepHandedUntil()); len(jobs) > 0 {
+			w.deliverHanded(ctx, jobs)
 			continue
 		}
-		w.closeSessions() // idle: do not keep servers' connections open
+		// Nothing to do: wait for a handed row, the next poll or a wake-up rather than
+		// claim again at once, which would compete with the senders' commits for the
+		// database's writer lane.
 		idle.Reset(q.cfg.Poll)
 		select {
 		case <-ctx.Done():
 		case <-q.wake:
+			q.lastClaim.Store(0)
 		case <-idle.C:
+			w.closeSessions() // idle for a while: do not keep servers' connections open
+		case j := <-q.handed.jobs:
+			w.deliverHanded(ctx, q.handed.take(q.cfg.Batch, j, q.keepHandedUntil()))
 		}
+	}
+}
+
+// keepHandedUntil is the earliest lease end of a handed row a worker still delivers: half
+// a lease from now, so the renewal (every third of a lease) keeps it ours.
+func (q *Queue) keepHandedUntil() int64 {
+	return q.db.Now() + q.cfg.Lease.Milliseconds()/2
+}
+
+// claimDue says whether this worker should claim rows from the database now: one worker
+// per poll interval does, so rows that nobody handed over (retries, bounces, rows queued
+// while the intake was full, other instances' rows whose lease ran out) are found while
+// the workers are busy with handed rows, and idle workers do not each spend a transaction
+// on the writer lane finding nothing.
+func (q *Queue) claimDue() bool {
+	last := q.lastClaim.Load()
+	now := time.Now().UnixMilli()
+	return now-last >= q.cfg.Poll.Milliseconds() && q.lastClaim.CompareAndSwap(last, now)
+}
+
+func (w *worker) deliverHanded(ctx context.Context, jobs []*job) {
+	if err := w.deliverJobs(ctx, jobs); err != nil && ctx.Err() == nil {
+		w.q.cfg.Log.Warn("outbound queue: batch failed", "err", err)
 	}
 }
 
@@ -205,6 +251,7 @@ type job struct {
 	sendErr   error
 	sender    *store.Mailbox // the From mailbox, for the Sent copy
 	recorded  bool           // its outcome went to the database right after its delivery
+	rec       *outcomes      // the batch whose outcomes it is part of
 }
 
 type worker struct {
@@ -247,7 +294,11 @@ func (w *worker) runBatch(ctx context.Context) (int, error) {
 	if err != nil || len(jobs) == 0 {
 		return 0, err
 	}
+	return len(jobs), w.deliverJobs(ctx, jobs)
+}
 
+// deliverJobs delivers claimed rows and records their outcomes.
+func (w *worker) deliverJobs(ctx context.Context, jobs []*job) error {
 	// Keep the lease while delivering takes long (slow servers, big messages).
 	stopRenew := w.renewLeases(ctx, jobs)
 	w.checkPolicy(ctx, jobs)
@@ -263,28 +314,37 @@ func (w *worker) runBatch(ctx context.Context) (int, error) {
 		}
 	}
 	rec.record(ctx, rest...)
-	err = rec.wait()
+	err := rec.wait()
 	stopRenew()
 	if err != nil {
-		return len(jobs), fmt.Errorf("outbound queue: record outcome: %w", err)
+		return fmt.Errorf("outbound queue: record outcome: %w", err)
 	}
 	w.copyToSent(ctx, rec.copies)
-	return len(jobs), nil
+	return nil
 }
 
-// outcomes writes the outcomes of delivered messages while the worker goes on with the
-// next message: one write in flight at a time, and whatever finished meanwhile goes into
-// the next one (the store's group commit shares its fsync with other writers). A crash then
-// sends again only the few messages whose outcome had not reached the disk yet, not the
-// whole claimed batch; a slow disk makes the writes larger, not the worker slower.
-type outcomes struct {
-	w       *worker
+// outcomeWriter writes the outcomes of delivered messages while the workers go on with
+// their next messages: one write in flight for the whole queue, and whatever any worker
+// finished meanwhile goes into the next one (the store's group commit shares its fsync with
+// other writers). A crash then sends again only the few messages whose outcome had not
+// reached the disk yet, not whole claimed batches; a slow disk makes the writes larger, not
+// the workers slower. One writer rather than one per worker keeps the database's single
+// writer lane free for the sends.
+type outcomeWriter struct {
+	q       *Queue
 	mu      sync.Mutex
-	idle    *sync.Cond
 	pending []*job
 	writing bool
-	err     error
-	copies  []*job // delivered messages whose Sent copy is still to make
+}
+
+// outcomes is one batch's share of the writer: it knows when its jobs are written.
+type outcomes struct {
+	w      *worker
+	mu     sync.Mutex
+	left   int // jobs recorded and not yet written
+	idle   *sync.Cond
+	err    error
+	copies []*job // delivered messages whose Sent copy is still to make
 }
 
 func newOutcomes(w *worker) *outcomes {
@@ -305,50 +365,86 @@ func (o *outcomes) record(ctx context.Context, jobs ...*job) {
 			q.decide(j, now)
 		}
 		j.recorded = true
+		j.rec = o
 	}
 	o.mu.Lock()
+	o.left += len(jobs)
+	o.mu.Unlock()
+	q.outcomes.add(ctx, jobs)
+}
+
+// written is told by the writer that j's outcome is stored (err nil) or not.
+func (o *outcomes) written(j *job, err error) {
+	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.pending = append(o.pending, jobs...)
-	if !o.writing {
-		o.writing = true
-		go o.writeLoop(context.WithoutCancel(ctx))
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	if err == nil && j.outcome.SentCopy == "pending" {
+		o.copies = append(o.copies, j)
+	}
+	o.left--
+	if o.left == 0 {
+		o.idle.Broadcast()
+	}
+}
+
+// wait returns when every outcome recorded here is written, with the first error.
+func (o *outcomes) wait() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.left > 0 {
+		o.idle.Wait()
+	}
+	return o.err
+}
+
+func (ow *outcomeWriter) add(ctx context.Context, jobs []*job) {
+	ow.mu.Lock()
+	defer ow.mu.Unlock()
+	ow.pending = append(ow.pending, jobs...)
+	if !ow.writing {
+		ow.writing = true
+		go ow.writeLoop(context.WithoutCancel(ctx))
 	}
 }
 
 // writeLoop writes what is pending until nothing is.
-func (o *outcomes) writeLoop(ctx context.Context) {
+func (ow *outcomeWriter) writeLoop(ctx context.Context) {
 	for {
-		o.mu.Lock()
-		jobs := o.pending
-		o.pending = nil
+		ow.mu.Lock()
+		jobs := ow.pending
+		ow.pending = nil
 		if len(jobs) == 0 {
-			o.writing = false
-			o.idle.Broadcast()
-			o.mu.Unlock()
+			ow.writing = false
+			ow.mu.Unlock()
 			return
 		}
-		o.mu.Unlock()
-		copies, err := o.write(ctx, jobs)
-		o.mu.Lock()
-		if err != nil && o.err == nil {
-			o.err = err
+		ow.mu.Unlock()
+		err := ow.write(ctx, jobs)
+		if err != nil && len(jobs) > 1 {
+			// One job's failure must not cost the others their record: each alone.
+			for _, j := range jobs {
+				j.rec.written(j, ow.write(ctx, []*job{j}))
+			}
+			continue
 		}
-		o.copies = append(o.copies, copies...)
-		o.mu.Unlock()
+		for _, j := range jobs {
+			j.rec.written(j, err)
+		}
 	}
 }
 
 // write records finished jobs in one transaction.
-func (o *outcomes) write(ctx context.Context, jobs []*job) ([]*job, error) {
-	q := o.w.q
+func (ow *outcomeWriter) write(ctx context.Context, jobs []*job) error {
+	q := ow.q
 	now := time.UnixMilli(q.db.Now())
-	var copies []*job
-	err := q.db.InTx(ctx, func(tx *store.Tx) error {
-		copies = copies[:0]
+	return q.db.InTx(ctx, func(tx *store.Tx) error {
 		for _, j := range jobs {
 			if err := tx.FinishOutbound(ctx, j.outcome); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					q.cfg.Log.Warn("outbound queue: lease lost, another instance owns the row", "queue_id", j.e.ID)
+					j.outcome.SentCopy = "" // not ours to copy
 					continue
 				}
 				return err
@@ -356,26 +452,9 @@ func (o *outcomes) write(ctx context.Context, jobs []*job) ([]*job, error) {
 			if err := q.afterFinish(ctx, tx, j, now); err != nil {
 				return err
 			}
-			if j.outcome.SentCopy == "pending" {
-				copies = append(copies, j)
-			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return copies, nil
-}
-
-// wait returns when every outcome is written, with the first error.
-func (o *outcomes) wait() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for o.writing {
-		o.idle.Wait()
-	}
-	return o.err
 }
 
 func (w *worker) renewLeases(ctx context.Context, jobs []*job) (stop func()) {

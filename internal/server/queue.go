@@ -24,6 +24,8 @@ func (s *Server) StartQueue(ctx context.Context) error {
 		return err
 	}
 	q := outqueue.New(s.DB, s.Core, cfg)
+	// Sends of this instance hand their rows straight to the workers (core.Intake).
+	s.Core.SetIntake(q)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -95,7 +95,9 @@ func encodeRecipients(r []QueueRecipient) string {
 }
 
 // EnqueueOutbound adds a queue row for a stored message in the caller's transaction, so the
-// message and its row commit together (the API answers 202 only after that commit).
+// message and its row commit together (the API answers 202 only after that commit). A row
+// may be written already claimed: state "sending" with its lease, attempt count and first
+// attempt set (a send handed straight to this instance's workers, see core.Intake).
 func (tx *Tx) EnqueueOutbound(ctx context.Context, tenantID int64, e QueueEntry) (QueueEntry, error) {
 	e.TenantID = tenantID
 	if e.State == "" {
@@ -112,10 +114,12 @@ func (tx *Tx) EnqueueOutbound(ctx context.Context, tenantID int64, e QueueEntry)
 	}
 	e.CreatedAt, e.UpdatedAt = tx.now, tx.now
 	id, err := tx.insertID(ctx, `INSERT INTO outbound_queue (tenant_id, message_id, mailbox_id, user_id, kind, sender_key, reply_key, transport,
-		transport_mailbox_id, envelope_from, recipients, state, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		transport_mailbox_id, envelope_from, recipients, state, attempts, next_attempt_at, first_attempt_at, lease_owner, lease_until,
+		created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tenantID, e.MessageID, e.MailboxID, e.UserID, e.Kind, e.SenderKey, e.ReplyKey, e.Transport,
-		e.TransportMailboxID, e.EnvelopeFrom, encodeRecipients(e.Recipients), e.State, e.NextAttemptAt, e.CreatedAt, e.UpdatedAt)
+		e.TransportMailboxID, e.EnvelopeFrom, encodeRecipients(e.Recipients), e.State, e.Attempts, e.NextAttemptAt, e.FirstAttemptAt,
+		e.LeaseOwner, e.LeaseUntil, e.CreatedAt, e.UpdatedAt)
 	if err != nil {
 		return e, fmt.Errorf("enqueue outbound: %w", err)
 	}
@@ -204,6 +208,12 @@ func (tx *Tx) StartOutboundAttempt(ctx context.Context, e QueueEntry, nextAttemp
 		nextAttemptAt, e.ID, e.LeaseOwner); err != nil {
 		return 0, fmt.Errorf("start attempt: %w", err)
 	}
+	return tx.LogOutboundAttempt(ctx, e, nextAttemptAt)
+}
+
+// LogOutboundAttempt writes the "attempt N started" log row of a claimed row whose next
+// attempt time is already stored (StartOutboundAttempt, or a row enqueued claimed).
+func (tx *Tx) LogOutboundAttempt(ctx context.Context, e QueueEntry, nextAttemptAt int64) (int64, error) {
 	id, err := tx.insertID(ctx, `INSERT INTO outbound_attempts (tenant_id, queue_id, attempt, started_at, detail) VALUES (?, ?, ?, ?, ?)`,
 		e.TenantID, e.ID, e.Attempts, tx.now, fmt.Sprintf("next attempt at %d", nextAttemptAt))
 	if err != nil {
