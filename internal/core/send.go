@@ -233,6 +233,7 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 	}
 	var queued store.QueueEntry
 	var attemptID int64
+	sum := sha256.Sum256(raw) // outside the write: the database's writer lane waits for nobody's hashing
 	ctx = context.WithoutCancel(ctx) // the write may run in a batch after the caller left
 	err = s.sends.commit(ctx, s.DB, func(tx *store.Tx) error {
 		// A4: filed at the contact of each recipient; contact_id keeps the first one.
@@ -244,7 +245,6 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 		if len(contacts) > 0 {
 			contactID = &contacts[0]
 		}
-		sum := sha256.Sum256(raw)
 		m := store.Message{Direction: store.DirectionOut, Folder: "Sent", MessageID: out.MessageID, InReplyTo: out.InReplyTo,
 			ContactID: contactID, SenderUserID: &uid, From: from.Address, To: joinAddresses(out.To), Cc: joinAddresses(out.Cc),
 			Subject: out.Subject, SentAt: out.Date.UnixMilli(), Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:]),
