@@ -328,13 +328,21 @@ func (w *worker) deliverJobs(ctx context.Context, jobs []*job) error {
 // finished meanwhile goes into the next one (the store's group commit shares its fsync with
 // other writers). A crash then sends again only the few messages whose outcome had not
 // reached the disk yet, not whole claimed batches; a slow disk makes the writes larger, not
-// the workers slower. One writer rather than one per worker keeps the database's single
-// writer lane free for the sends.
+// the workers slower. On SQLite one writer rather than one per worker keeps the database's
+// single writer lane free for the sends; PostgreSQL runs transactions side by side and pays
+// a round trip per statement, so there one write per worker may be in flight.
 type outcomeWriter struct {
 	q       *Queue
 	mu      sync.Mutex
 	pending []*job
-	writing bool
+	writing int // write loops running
+}
+
+func (ow *outcomeWriter) maxWriting() int {
+	if ow.q.db.Dialect() == store.Postgres {
+		return ow.q.cfg.Workers
+	}
+	return 1
 }
 
 // outcomes is one batch's share of the writer: it knows when its jobs are written.
@@ -403,8 +411,8 @@ func (ow *outcomeWriter) add(ctx context.Context, jobs []*job) {
 	ow.mu.Lock()
 	defer ow.mu.Unlock()
 	ow.pending = append(ow.pending, jobs...)
-	if !ow.writing {
-		ow.writing = true
+	if ow.writing < ow.maxWriting() {
+		ow.writing++
 		go ow.writeLoop(context.WithoutCancel(ctx))
 	}
 }
@@ -416,7 +424,7 @@ func (ow *outcomeWriter) writeLoop(ctx context.Context) {
 		jobs := ow.pending
 		ow.pending = nil
 		if len(jobs) == 0 {
-			ow.writing = false
+			ow.writing--
 			ow.mu.Unlock()
 			return
 		}
