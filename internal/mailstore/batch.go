@@ -157,6 +157,9 @@ func (b *Batch) deliverToTenant(ctx context.Context, p *Prepared, td tenantDeliv
 	if err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
 	}
+	if err := b.adoptEarlierReplies(ctx, p, stored); err != nil {
+		return StoredMessage{}, err
+	}
 	var links []store.MailboxLink
 	for i, mb := range td.mailboxes {
 		for _, role := range td.roles[i] {

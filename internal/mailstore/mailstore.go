@@ -96,6 +96,36 @@ func (b *Batch) threadAndFile(ctx context.Context, tenantID int64, p Parsed, m *
 	return nil
 }
 
+// adoptEarlierReplies joins replies that were stored before the message they answer to its
+// conversation: a sent message fetched from the account's Sent folder after the customer's
+// answer came into the inbox, or one of two received messages imported out of order. A reply
+// that had started a conversation of its own moves with everything threaded to it; one that
+// is unassigned is filed where the message is, with the reason a reply gets (X3, A5). Replies
+// threaded by another reference and filing decisions made by hand stay as they are.
+func (b *Batch) adoptEarlierReplies(ctx context.Context, p *Prepared, m store.Message) error {
+	if !p.HasOwnMessageID() {
+		return nil // nobody can have answered an id made up here
+	}
+	replies, err := b.tx.RepliesTo(ctx, m.TenantID, m.MessageID, m.ID)
+	if err != nil {
+		return fmt.Errorf("mailstore: %w", err)
+	}
+	for _, r := range replies {
+		if r.ThreadID != r.ID || r.ThreadID == m.ThreadID {
+			continue
+		}
+		if err := b.tx.MoveThread(ctx, m.TenantID, r.ID, m.ThreadID); err != nil {
+			return fmt.Errorf("mailstore: %w", err)
+		}
+		if r.ContactID == nil && r.FiledReason == ReasonUnassigned && m.ContactID != nil {
+			if err := b.tx.FileMessage(ctx, m.TenantID, r.ID, m.ContactID, fmt.Sprintf(ReasonReplyTo, m.MessageID)); err != nil {
+				return fmt.Errorf("mailstore: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // reference finds the stored message that this one answers: In-Reply-To first, then
 // References from the newest to the oldest (RFC 5322 §3.6.4 lists them oldest first).
 func (b *Batch) reference(ctx context.Context, tenantID int64, p Parsed) (store.Message, bool, error) {
@@ -257,6 +287,9 @@ func (b *Batch) deliverSentToTenant(ctx context.Context, p *Prepared, td tenantD
 	stored, err := b.tx.InsertMessage(ctx, tenantID, m)
 	if err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)
+	}
+	if err := b.adoptEarlierReplies(ctx, p, stored); err != nil {
+		return StoredMessage{}, err
 	}
 	if err := b.tx.LinkMessageContacts(ctx, tenantID, stored.ID, contacts); err != nil {
 		return StoredMessage{}, fmt.Errorf("mailstore: %w", err)

@@ -104,3 +104,58 @@ func TestQuarantineOnce(t *testing.T) {
 		t.Fatalf("quarantine holds %d rows, want 4", n)
 	}
 }
+
+// TestReplyStoredBeforeTheMessageItAnswers: the customer's answer came into the inbox before
+// the message it answers was fetched from the Sent folder. When the sent message is stored,
+// the answer (and what is threaded to it) joins its conversation and, being unassigned, is
+// filed at the sent message's contact. An answer threaded by another reference and one
+// filed by hand keep what they had.
+func TestReplyStoredBeforeTheMessageItAnswers(t *testing.T) {
+	f := newFixture(t)
+	acct := f.mailbox(store.KindAccount, "info@makler.example", false, "")
+	kunde := f.contact("kunde@example.org")
+	elsewhere := f.insertSent(acct, "anderes@makler.example", kunde)
+
+	reply := f.deliver("From: anders@example.net\nTo: info@makler.example\nSubject: Re: Angebot\nMessage-ID: <r1@example.net>\n"+
+		"In-Reply-To: <angebot-2@makler.example>\n\nJa.\n", "anders@example.net", acct).Messages[0]
+	onReply := f.deliver("From: chef@example.net\nTo: info@makler.example\nSubject: Re: Re: Angebot\nMessage-ID: <r2@example.net>\n"+
+		"In-Reply-To: <r1@example.net>\n\nAuch ja.\n", "chef@example.net", acct).Messages[0]
+	threaded := f.deliver("From: dritter@example.net\nTo: info@makler.example\nSubject: Re: Angebot\nMessage-ID: <r3@example.net>\n"+
+		"In-Reply-To: <angebot-2@makler.example>\nReferences: <anderes@makler.example>\n\nx\n", "dritter@example.net", acct).Messages[0]
+	byHand := f.deliver("From: vierter@example.net\nTo: info@makler.example\nSubject: Re: Angebot\nMessage-ID: <r4@example.net>\n"+
+		"In-Reply-To: <angebot-2@makler.example>\n\nx\n", "vierter@example.net", acct).Messages[0]
+	if reply.ThreadID != reply.ID || reply.ContactID != nil || onReply.ThreadID != reply.ID || threaded.ThreadID != elsewhere.ID {
+		t.Fatalf("before: reply thread %d contact %v, its answer thread %d, threaded %d", reply.ThreadID, reply.ContactID, onReply.ThreadID, threaded.ThreadID)
+	}
+	f.tx(func(tx *store.Tx) error {
+		return tx.FileMessage(f.ctx, f.tenant.ID, byHand.ID, nil, "filed by hand by anna")
+	})
+
+	sent := f.deliverSent("From: info@makler.example\nTo: Kunde <kunde@example.org>\nSubject: Angebot\nMessage-ID: <angebot-2@makler.example>\n\nAngebot\n", acct).Messages[0]
+	if sent.ContactID == nil || *sent.ContactID != kunde {
+		t.Fatalf("sent message filed at %v", sent.ContactID)
+	}
+	after := map[int64]store.Message{}
+	f.tx(func(tx *store.Tx) error {
+		for _, id := range []int64{reply.ID, onReply.ID, threaded.ID, byHand.ID} {
+			m, err := tx.MessageWhere(f.ctx, store.MessageQuery{TenantID: f.tenant.ID}, id)
+			if err != nil {
+				return err
+			}
+			after[id] = m
+		}
+		return nil
+	})
+	if m := after[reply.ID]; m.ThreadID != sent.ThreadID || m.ContactID == nil || *m.ContactID != kunde || m.FiledReason != "reply to <angebot-2@makler.example>" {
+		t.Errorf("the reply after the sent message: thread %d (want %d), contact %v, reason %q", m.ThreadID, sent.ThreadID, m.ContactID, m.FiledReason)
+	}
+	if m := after[onReply.ID]; m.ThreadID != sent.ThreadID {
+		t.Errorf("the answer to the reply: thread %d, want %d", m.ThreadID, sent.ThreadID)
+	}
+	if m := after[threaded.ID]; m.ThreadID != elsewhere.ID {
+		t.Errorf("a reply threaded by References moved to %d", m.ThreadID)
+	}
+	if m := after[byHand.ID]; m.ThreadID != sent.ThreadID || m.ContactID != nil || m.FiledReason != "filed by hand by anna" {
+		t.Errorf("the reply filed by hand: thread %d, contact %v, reason %q", m.ThreadID, m.ContactID, m.FiledReason)
+	}
+}

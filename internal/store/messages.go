@@ -139,6 +139,31 @@ func (tx *Tx) MessagesByMessageID(ctx context.Context, tenantID int64, ids []str
 	return collect(rows, scanMessage)
 }
 
+// RepliesTo lists a tenant's messages whose In-Reply-To names messageID (without angle
+// brackets), except the message exceptID, oldest first.
+func (tx *Tx) RepliesTo(ctx context.Context, tenantID int64, messageID string, exceptID int64) ([]Message, error) {
+	// The literal in_reply_to <> '' lets both databases use the partial index.
+	rows, err := tx.query(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.tenant_id = ? AND m.in_reply_to = ? AND m.in_reply_to <> ''
+		AND m.id <> ? ORDER BY m.id`, tenantID, messageID, exceptID)
+	if err != nil {
+		return nil, fmt.Errorf("replies to: %w", err)
+	}
+	return collect(rows, scanMessage)
+}
+
+// MoveThread puts every message of conversation from (the message with that id and those
+// threaded to it) into conversation to.
+func (tx *Tx) MoveThread(ctx context.Context, tenantID, from, to int64) error {
+	// Two statements: with an OR the planner walks the tenant's whole thread index.
+	if _, err := tx.exec(ctx, `UPDATE messages SET thread_id = ? WHERE tenant_id = ? AND thread_id = ?`, to, tenantID, from); err != nil {
+		return fmt.Errorf("move thread: %w", err)
+	}
+	if _, err := tx.exec(ctx, `UPDATE messages SET thread_id = ? WHERE tenant_id = ? AND id = ? AND thread_id IS NULL`, to, tenantID, from); err != nil {
+		return fmt.Errorf("move thread: %w", err)
+	}
+	return nil
+}
+
 // FindDuplicate returns the id of a stored message of the mailbox with the same Message-ID
 // and content hash: a sender that retries after a lost 250 must not store the message twice.
 func (tx *Tx) FindDuplicate(ctx context.Context, tenantID, mailboxID int64, messageID, sha string) (int64, error) {

@@ -30,6 +30,7 @@ var migrations = []migration{
 	{12, "imap uidvalidity per mailbox", schemaIMAPUIDValidity},
 	{bodiesVersion, "message bodies apart", schemaMessageBodies},
 	{hashIndexDroppedVersion, "no index on message hashes", schemaDropHashIndex},
+	{15, "index on replies", schemaRepliesIndex},
 	// Reserved so that parallel work does not collide: 4 inbound mail (mailstore, smtpd),
 	// 5 accounts and domain checks, 6 outbound queue, 7 hosted mailboxes.
 }

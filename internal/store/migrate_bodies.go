@@ -36,3 +36,10 @@ const schemaDropHashIndex = `DROP INDEX messages_mailbox_sha`
 
 // hashIndexDroppedVersion is the schema version of schemaDropHashIndex.
 const hashIndexDroppedVersion = 14
+
+// schemaRepliesIndex indexes what each message answers (In-Reply-To), only for messages that
+// answer something. When a message is stored after a reply to it (a sent message fetched from
+// the Sent folder after the customer's answer came into the inbox), the reply is found here
+// and joins the message's conversation (mailstore). The index is partial so that mail that
+// answers nothing costs no index entry.
+const schemaRepliesIndex = `CREATE INDEX messages_tenant_in_reply_to ON messages (tenant_id, in_reply_to) WHERE in_reply_to <> ''`
