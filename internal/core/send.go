@@ -231,6 +231,12 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 			intake = nil
 		}
 	}
+	handed := false
+	defer func() {
+		if intake != nil && !handed {
+			intake.Unclaim() // the row did not commit (or the write panicked)
+		}
+	}()
 	var queued store.QueueEntry
 	var attemptID int64
 	sum := sha256.Sum256(raw) // outside the write: the database's writer lane waits for nobody's hashing
@@ -302,13 +308,10 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 			uid, from.MailboxID, route.envelopeFrom, out.MessageID, len(rcpts))
 		return s.audit(ctx, tx, a, tid, "send", idStr("message", m.ID), detail)
 	})
-	if intake != nil {
-		if err != nil {
-			intake.Unclaim()
-		} else {
-			queued.HeaderMessageID, queued.Subject, queued.Raw = out.MessageID, out.Subject, raw
-			intake.Hand(queued, attemptID)
-		}
+	if intake != nil && err == nil {
+		queued.HeaderMessageID, queued.Subject, queued.Raw = out.MessageID, out.Subject, raw
+		intake.Hand(queued, attemptID)
+		handed = true
 	}
 	if errors.Is(err, store.ErrConflict) && key != "" {
 		// Two requests with one key raced; the other one committed first.
