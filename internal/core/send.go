@@ -239,7 +239,8 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (SendResult, 
 	}()
 	var queued store.QueueEntry
 	var attemptID int64
-	sum := sha256.Sum256(raw) // outside the write: the database's writer lane waits for nobody's hashing
+	// Hashed outside the write: the database's writer lane waits for nobody's hashing.
+	sum := sha256.Sum256(raw)
 	ctx = context.WithoutCancel(ctx) // the write may run in a batch after the caller left
 	err = s.sends.commit(ctx, s.DB, func(tx *store.Tx) error {
 		// A4: filed at the contact of each recipient; contact_id keeps the first one.

@@ -5,10 +5,11 @@
 //
 // On-database rules: a claim leases rows (lease_owner, lease_until) and, in the same
 // transaction, writes "attempt N started, next attempt at T" before anything is dialled, so a
-// crash during delivery leaves a plan behind. A lease that runs out (its instance died) makes
-// the row claimable again; the retry carries the same bytes and the same Message-ID, so a
-// message that was in flight at the crash can arrive twice but is recognisable, and no
-// message is lost. Outcomes are written only while the lease is still ours. 4xx answers and
+// crash during delivery leaves a plan behind. A send of this process may write its row
+// already claimed that way and hand it to the workers in memory (intake.go). A lease that
+// runs out (its instance died) makes the row claimable again; the retry carries the same
+// bytes and the same Message-ID, so a message that was in flight at the crash can arrive
+// twice but is recognisable, and no message is lost. Outcomes are written only while the lease is still ours. 4xx answers and
 // network trouble are retried on the mailout.Schedule; 5xx answers and giving up are final
 // and queue a delivery status notification (RFC 3464) to the sender through the same queue
 // with an empty envelope sender.
