@@ -27,14 +27,8 @@ version=v0.8.1
 maddy=$root/.cache/maddy/bin/maddy-$version
 configs=${MADDY_BENCH_CONFIGS:-"1024/20/3000 1024/1/1000"}
 
-if [ -x .cache/postfix/bin/smtp-source ]; then
-	source=$root/.cache/postfix/bin/smtp-source
-elif command -v smtp-source >/dev/null 2>&1; then
-	source=$(command -v smtp-source)
-else
-	echo "smtp-source not found: run scripts/install-test-deps.sh or install Debian postfix" >&2
-	exit 1
-fi
+. bench/postfix-tool.sh
+source=$(postfix_tool smtp-source)
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/postfach-bench.XXXXXX")
 pid=

@@ -10,15 +10,8 @@
 # Needs smtp-sink (Debian postfix, or scripts/install-test-deps.sh), curl and python3.
 set -eu
 cd "$(dirname "$0")/.."
-root=$PWD
-if [ -x .cache/postfix/bin/smtp-sink ]; then
-	sink=$root/.cache/postfix/bin/smtp-sink
-elif command -v smtp-sink >/dev/null 2>&1; then
-	sink=$(command -v smtp-sink)
-else
-	echo "smtp-sink not found: run scripts/install-test-deps.sh or install Debian postfix" >&2
-	exit 1
-fi
+. bench/postfix-tool.sh
+sink=$(postfix_tool smtp-sink)
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/postfach-bench.XXXXXX")
 pids=
 trap 'for p in $pids; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
