@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"postfach/internal/conntest"
+	"postfach/internal/mailout"
 	"postfach/internal/netguard"
 	"postfach/internal/store"
 )
@@ -209,36 +210,39 @@ func (s *Service) signInWithGrant(ctx context.Context, st *conntest.Settings, g 
 	}
 }
 
-// smtpOAuthProvider is the OAuth2 provider an account's own SMTP server is signed in to with,
-// or "" for a password login. It is the outbound queue's rule, so that the test logs in as
-// sending will: an OAuth2 receive type without a stored SMTP password uses its grant; the
-// settings key smtp_auth_method ("plain", "login", "xoauth2") overrides where it is set.
-// SMTPOAuthProvider names the OAuth2 provider an account's own SMTP server is signed in to
-// with (XOAUTH2), or "" for a password login; the outbound queue and the connection test
-// follow this one rule.
-func SMTPOAuthProvider(m store.Mailbox) string {
+// SMTPLogin is how an account's own SMTP server is logged in to: the SASL method and, for
+// XOAUTH2, the OAuth2 provider whose grant signs in. The outbound queue and the connection
+// test follow this one rule, so that a test logs in as sending will. The settings key
+// smtp_auth_method ("plain", "login", "xoauth2") decides where it is set; unset, an account
+// of an OAuth2 receive type (Office 365, Gmail) without a stored SMTP password uses its
+// grant, since the form asks such accounts for no password and both providers refuse
+// passwords for SMTP AUTH by default; everything else logs in with PLAIN.
+func SMTPLogin(m store.Mailbox) (mailout.AuthMethod, string) {
 	as, _ := ParseAccountSettings(m.Settings) // unreadable: no receive type, no OAuth2
-	return smtpOAuthProvider(m, as)
+	return smtpLogin(m, as)
 }
 
-func smtpOAuthProvider(m store.Mailbox, as AccountSettings) string {
+func smtpLogin(m store.Mailbox, as AccountSettings) (mailout.AuthMethod, string) {
 	provider := OAuthProviderFor(as.Receive.Type)
 	var ss struct {
-		AuthMethod string `json:"smtp_auth_method"`
+		AuthMethod mailout.AuthMethod `json:"smtp_auth_method"`
 	}
 	if strings.TrimSpace(m.Settings) != "" {
 		_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
 	}
 	switch ss.AuthMethod {
-	case "plain", "login":
-		return ""
-	case "xoauth2":
-		return provider
+	case mailout.AuthPlain, mailout.AuthLogin:
+		return ss.AuthMethod, ""
+	case mailout.AuthXOAuth2:
+		if provider != "" {
+			return mailout.AuthXOAuth2, provider
+		}
+		return mailout.AuthPlain, ""
 	}
-	if m.SMTP.HasPassword {
-		return "" // a stored SMTP password wins
+	if provider != "" && !m.SMTP.HasPassword {
+		return mailout.AuthXOAuth2, provider
 	}
-	return provider
+	return mailout.AuthPlain, ""
 }
 
 // connSettings builds the settings under test from the stored account and the form input,
@@ -272,7 +276,7 @@ func (s *Service) connSettings(ctx context.Context, tid int64, id *int64, in Con
 		st = conntest.Settings{Protocol: conntest.ProtocolSMTP, Host: m.SMTP.Host, Port: m.SMTP.Port, Security: conntest.Security(m.SMTP.Security),
 			AuthEnabled: m.SMTP.Auth, Username: m.SMTP.Username}
 		sealed, secretContext = m.SMTP.PasswordEncrypted, smtpSecretContext(tid)
-		provider = smtpOAuthProvider(m, as)
+		_, provider = smtpLogin(m, as)
 	default:
 		rs := as.Receive
 		typ := rs.Type

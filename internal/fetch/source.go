@@ -5,9 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/emersion/go-imap/v2"
 	"net"
 	"strconv"
+
+	"github.com/emersion/go-imap/v2"
 
 	"postfach/internal/core"
 	"postfach/internal/mailstore"

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -19,15 +18,6 @@ import (
 	"postfach/internal/mailout"
 	"postfach/internal/store"
 )
-
-// MailboxSendSettings is the part of a mailbox's settings JSON the queue reads beyond the
-// SMTP columns: the SASL mechanism for the mailbox's own server ("plain", "login" or
-// "xoauth2"), under the key "smtp_auth_method". Unset means XOAUTH2 for an account whose
-// receive type signs in with OAuth2 (Office 365, Gmail) and has no SMTP password, PLAIN
-// otherwise (see smtpLoginOf).
-type MailboxSendSettings struct {
-	AuthMethod string `json:"smtp_auth_method,omitempty"`
-}
 
 // mailboxRoute builds the route through a mailbox's own SMTP server (M4 mit
 // Authentifizierung; C5 encryption, C6 login on/off). An OAuth2 account logs in with a
@@ -67,25 +57,11 @@ type smtpLogin struct {
 	provider string // the OAuth2 provider for XOAUTH2
 }
 
-// smtpLoginOf decides the login from the mailbox's settings. An account of an OAuth2 receive
-// type without a stored SMTP password uses its grant: that is how such an account is set up
-// (the form asks for no password), and Microsoft and Google refuse passwords for SMTP AUTH
-// unless basic authentication is switched back on. A stored password keeps the password
-// login, so an account that sent with one before keeps working unchanged. The user name is
-// the SMTP user (core fills in the receive user for these types), else the address.
+// smtpLoginOf decides the login by core's rule (core.SMTPLogin). The user name is the SMTP
+// user (core fills in the receive user for OAuth2 types), else the address.
 func smtpLoginOf(m store.Mailbox) smtpLogin {
-	l := smtpLogin{method: mailout.AuthPlain, username: m.SMTP.Username}
-	if provider := core.SMTPOAuthProvider(m); provider != "" {
-		l.method, l.provider = mailout.AuthXOAuth2, provider
-	} else {
-		var ss MailboxSendSettings
-		if strings.TrimSpace(m.Settings) != "" {
-			_ = json.Unmarshal([]byte(m.Settings), &ss) // other packages' keys are ignored
-		}
-		if mailout.AuthMethod(ss.AuthMethod) == mailout.AuthLogin {
-			l.method = mailout.AuthLogin
-		}
-	}
+	l := smtpLogin{username: m.SMTP.Username}
+	l.method, l.provider = core.SMTPLogin(m)
 	if l.username == "" {
 		l.username = m.Address
 	}

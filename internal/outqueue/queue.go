@@ -9,10 +9,10 @@
 // already claimed that way and hand it to the workers in memory (intake.go). A lease that
 // runs out (its instance died) makes the row claimable again; the retry carries the same
 // bytes and the same Message-ID, so a message that was in flight at the crash can arrive
-// twice but is recognisable, and no message is lost. Outcomes are written only while the lease is still ours. 4xx answers and
-// network trouble are retried on the mailout.Schedule; 5xx answers and giving up are final
-// and queue a delivery status notification (RFC 3464) to the sender through the same queue
-// with an empty envelope sender.
+// twice but is recognisable, and no message is lost. Outcomes are written only while the
+// lease is still ours. 4xx answers and network trouble are retried on the mailout.Schedule;
+// 5xx answers and giving up are final and queue a delivery status notification (RFC 3464)
+// to the sender through the same queue with an empty envelope sender.
 package outqueue
 
 import (
